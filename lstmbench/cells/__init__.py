@@ -1,0 +1,22 @@
+"""Recurrent cells: the LSTM specification, its presets, and the registry."""
+
+from . import gru  # noqa: F401  (registers GRU the way a user cell is registered)
+from .base import RecurrentCell, run_steps
+from .lstm import SpecLSTMCell
+from .registry import CellEntry, cell_names, get_cell, load_plugins, make_cell, register_cell
+from .spec import GREFF_PRESETS, PAPER_PRESETS, CellSpec
+
+__all__ = [
+    "CellEntry",
+    "CellSpec",
+    "GREFF_PRESETS",
+    "PAPER_PRESETS",
+    "RecurrentCell",
+    "SpecLSTMCell",
+    "cell_names",
+    "get_cell",
+    "load_plugins",
+    "make_cell",
+    "register_cell",
+    "run_steps",
+]

@@ -1,0 +1,70 @@
+"""What a training run needs from any dataset: padded batches and an error rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Batch:
+    """A padded batch: inputs (T, B, F), lengths (B,), targets (B, L), target lengths (B,)."""
+
+    inputs: torch.Tensor
+    input_lengths: torch.Tensor
+    targets: torch.Tensor
+    target_lengths: torch.Tensor
+
+    def to(self, device) -> Batch:
+        """The same batch on another device (lengths stay on the CPU)."""
+        return Batch(self.inputs.to(device), self.input_lengths, self.targets, self.target_lengths)
+
+
+class SequenceDataset:
+    """Base for datasets of (sequence, label sequence) pairs.
+
+    `metric` is "sequence" (a sample is wrong unless decoded exactly, MNIST) or "character"
+    (edit distance over reference length, text lines). `fixed_length` says whether every
+    sequence has the same number of steps, which fixed-position targets need.
+    """
+
+    n_features: int
+    n_classes: int  # including the blank, class 0
+    metric: str = "sequence"
+    fixed_length: bool = True
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def batch(self, indices: np.ndarray) -> Batch:
+        """The padded batch of the given sample indices."""
+        raise NotImplementedError
+
+    def chance_error(self) -> float:
+        """The error rate of a network that has learned nothing useful."""
+        return 1.0 - 1.0 / (self.n_classes - 1) if self.metric == "sequence" else 1.0
+
+
+class ArraySequenceSet(SequenceDataset):
+    """Equal-length sequences (N, T, F) with one label each, e.g. MNIST columns."""
+
+    def __init__(self, inputs: np.ndarray, labels: np.ndarray, n_classes: int):
+        self.inputs = inputs
+        self.labels = labels
+        self.n_features = inputs.shape[2]
+        self.n_classes = n_classes
+
+    def __len__(self):
+        return len(self.labels)
+
+    def batch(self, indices):
+        inputs = torch.from_numpy(self.inputs[indices]).transpose(0, 1).contiguous()
+        count = len(indices)
+        return Batch(
+            inputs,
+            torch.full((count,), inputs.shape[0], dtype=torch.long),
+            torch.from_numpy(self.labels[indices]).view(count, 1),
+            torch.ones(count, dtype=torch.long),
+        )

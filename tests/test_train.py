@@ -1,0 +1,181 @@
+"""Training runs on real MNIST: every direction, output layer and target mode learns;
+runs are reproducible; divergence is detected; checkpoints load."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lstmbench.config import RunConfig
+from lstmbench.data.base import ArraySequenceSet
+from lstmbench.errors import UserError
+from lstmbench.losses import sequence_loss
+from lstmbench.nets import SequenceNet, reverse_padded
+from lstmbench.train import DivergenceWatch, build_net, evaluate, load_checkpoint, train_run
+
+
+def tiny(**changes) -> RunConfig:
+    values = dict(
+        hidden=20,
+        epochs=1,
+        batch_size=16,
+        lr=0.05,
+        momentum=0.9,
+        eval_every=1000,
+        direction="uni",
+        target="end",
+    )
+    values.update(changes)
+    return RunConfig(**values)
+
+
+def held_out_loss(net, dataset, config):
+    """The mean training objective of a network over a whole dataset."""
+    batch = dataset.batch(np.arange(len(dataset)))
+    with torch.no_grad():
+        logits = net(batch.inputs, batch.input_lengths)
+        return sequence_loss(
+            logits,
+            config.output,
+            config.target,
+            batch.targets,
+            batch.input_lengths,
+            batch.target_lengths,
+        ).item()
+
+
+@pytest.mark.parametrize("direction", ["uni", "bidi"])
+@pytest.mark.parametrize("output", ["softmax", "logistic"])
+@pytest.mark.parametrize("target", ["center", "end", "ctc"])
+def test_every_architecture_learns(small_mnist, direction, output, target):
+    """A short run lowers the held-out loss well below the untrained network's.
+
+    (Error rates need longer runs: SGD spends its first thousands of samples learning the
+    blank; test_real_mnist.py checks a full run's error.)
+    """
+    train, test = small_mnist
+    config = tiny(
+        direction=direction,
+        output=output,
+        target=target,
+        hidden=32,
+        batch_size=8,
+        samples=1600,
+        eval_every=800,
+        lr=0.05 if output == "softmax" else 0.5,
+    )
+    torch.manual_seed(config.seed)
+    untrained = build_net(config, train)
+    result = train_run(config, datasets=small_mnist, progress=False)
+    assert result.status == "done" and result.samples_seen == 1600
+    assert [p["samples"] for p in result.curve] == [800, 1600]
+    before, after = (
+        held_out_loss(untrained, test, config),
+        held_out_loss(result.model, test, config),
+    )
+    assert after < 0.75 * before, (before, after)
+
+
+def test_same_seed_same_result(small_mnist):
+    config = tiny(samples=600, eval_every=300)
+    first = train_run(config, datasets=small_mnist, progress=False)
+    second = train_run(config, datasets=small_mnist, progress=False)
+    assert [p["test_error"] for p in first.curve] == [p["test_error"] for p in second.curve]
+    assert [p["train_loss"] for p in first.curve] == [p["train_loss"] for p in second.curve]
+    other = train_run(
+        tiny(samples=600, eval_every=300, seed=1), datasets=small_mnist, progress=False
+    )
+    assert [p["train_loss"] for p in other.curve] != [p["train_loss"] for p in first.curve]
+
+
+def test_fast_and_reference_implementations_train_identically(small_mnist):
+    results = [
+        train_run(
+            tiny(samples=320, eval_every=160, impl=impl, cell="LSTM", direction="bidi"),
+            datasets=small_mnist,
+            progress=False,
+        )
+        for impl in ("fast", "reference")
+    ]
+    a, b = ([p["train_loss"] for p in r.curve] for r in results)
+    assert a == pytest.approx(b, rel=1e-4)
+
+
+def test_huge_learning_rate_is_recorded_as_diverged(small_mnist):
+    config = tiny(
+        lr=1e6, momentum=0.99, cell="RELU2LSTM", output="logistic", stuck_evals=2, eval_every=200
+    )
+    result = train_run(config, datasets=small_mnist, progress=False)
+    assert result.status == "diverged"
+    assert "loss became" in result.reason or "chance" in result.reason
+
+
+def test_divergence_watch_tells_stuck_from_slow():
+    stuck = DivergenceWatch(chance=0.9, patience=3)
+    assert not stuck.stuck(0.95, 2.0) and not stuck.stuck(0.92, 2.0)
+    assert stuck.stuck(0.91, 2.0)
+    slow = DivergenceWatch(chance=0.9, patience=3)
+    assert not any(slow.stuck(0.95, loss) for loss in (3.0, 2.5, 2.0))  # still learning
+    assert DivergenceWatch(0.9, 3).bad_loss(math.nan)
+
+
+def test_run_writes_curve_json_and_a_checkpoint_that_evaluates(small_mnist, tmp_path):
+    config = tiny(samples=500, eval_every=250)
+    result = train_run(config, datasets=small_mnist, out_dir=tmp_path, progress=False)
+    saved = json.loads((tmp_path / config.run_id / "result.json").read_text())
+    assert saved["run_id"] == config.run_id and saved["config"]["hidden"] == 20
+    assert [p["samples"] for p in saved["curve"]] == [256, 500]
+    assert {"test_error", "train_loss", "wall_time"} <= set(saved["curve"][0])
+    _, test = small_mnist
+    loaded_config, net = load_checkpoint(tmp_path / config.run_id, test)
+    assert loaded_config == config
+    assert evaluate(net, test) == pytest.approx(result.final_error)
+
+
+def test_fixed_targets_are_refused_on_variable_length_data(small_mnist):
+    train, test = small_mnist
+
+    class Ragged(ArraySequenceSet):
+        fixed_length = False
+
+    ragged = Ragged(train.inputs, train.labels, train.n_classes)
+    with pytest.raises(UserError, match="use --target ctc"):
+        train_run(tiny(target="center"), datasets=(ragged, test), progress=False)
+
+
+def test_config_refuses_bad_values():
+    with pytest.raises(UserError, match="valid cells"):
+        RunConfig(cell="LSTMX")
+    with pytest.raises(UserError, match="valid target modes: center, end, ctc"):
+        RunConfig(target="middle")
+    with pytest.raises(UserError, match="momentum"):
+        RunConfig(momentum=1.0)
+    with pytest.raises(UserError, match="unknown run setting.*hiden"):
+        RunConfig.from_dict({"hiden": 10})
+    with pytest.raises(UserError, match="valid datasets"):
+        RunConfig(dataset="cifar")
+
+
+def test_run_id_is_a_stable_hash_of_the_config():
+    assert RunConfig().run_id == RunConfig().run_id
+    assert RunConfig(lr=0.02).run_id != RunConfig().run_id
+
+
+def test_padding_does_not_change_bidirectional_outputs():
+    torch.manual_seed(0)
+    net = SequenceNet("LSTM", 3, 5, 4, direction="bidi", layers=2)
+    long, short = torch.randn(9, 1, 3), torch.randn(6, 1, 3)
+    padded = torch.zeros(9, 2, 3)
+    padded[:, 0:1], padded[:6, 1:2] = long, short
+    together = net(padded, torch.tensor([9, 6]))
+    torch.testing.assert_close(together[:, 0:1], net(long), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(together[:6, 1:2], net(short), rtol=1e-5, atol=1e-6)
+
+
+def test_reverse_padded_reverses_within_each_length():
+    x = torch.arange(4.0).view(4, 1, 1).repeat(1, 2, 1)
+    out = reverse_padded(x, torch.tensor([4, 2]))
+    assert out[:, 0, 0].tolist() == [3, 2, 1, 0]
+    assert out[:, 1, 0].tolist() == [1, 0, 2, 3]
