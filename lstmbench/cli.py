@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import sys
 from pathlib import Path
 
 from .errors import UserError
+
+# Each feature adds its own subcommands: a module with add_commands(subparsers) that gives every
+# parser it adds a `handler` default (a function args -> exit status).
+COMMAND_MODULES: list[str] = []
 
 # Settings whose valid values argparse should list in its own error message.
 _CHOICES = {
@@ -39,7 +44,7 @@ _HELP = {
 }
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def add_run_options(parser: argparse.ArgumentParser) -> None:
     from . import nets, targets
     from .config import RunConfig
 
@@ -57,7 +62,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="dataset directory (default: $LSTMBENCH_MNIST or the cache)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
@@ -76,14 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train one network and report its test error")
-    _add_run_options(train)
-    _add_runtime_options(train)
+    add_run_options(train)
+    add_runtime_options(train)
     train.add_argument("--out", default="runs", help="where run directories go (default: runs)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     evaluate = commands.add_parser("eval", help="test error of a trained checkpoint")
     evaluate.add_argument("checkpoint", help="a run directory or its model.pt")
-    _add_runtime_options(evaluate)
+    add_runtime_options(evaluate)
 
     data = commands.add_parser("data", help="get datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -96,10 +101,17 @@ def _parser() -> argparse.ArgumentParser:
 
     cells = commands.add_parser("cells", help="list the registered cell types")
     cells.add_argument("--plugin", action="append", default=[], help="import this module first")
+
+    train.set_defaults(handler=_train)
+    evaluate.set_defaults(handler=_eval)
+    fetch.set_defaults(handler=_data)
+    cells.set_defaults(handler=_cells)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_commands(commands)
     return parser
 
 
-def _setup_runtime(args) -> None:
+def setup_runtime(args) -> None:
     import torch
 
     from .cells import load_plugins
@@ -113,7 +125,7 @@ def _train(args) -> int:
     from .config import RunConfig
     from .train import run_directory, train_run
 
-    _setup_runtime(args)
+    setup_runtime(args)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)}
     config = RunConfig(**values)
     result = train_run(config, args.data, args.device, args.out, progress=not args.quiet)
@@ -139,7 +151,7 @@ def _eval(args) -> int:
     from .data import load_dataset
     from .train import evaluate, load_checkpoint
 
-    _setup_runtime(args)
+    setup_runtime(args)
     path = Path(args.checkpoint)
     saved_config = path / "result.json" if path.is_dir() else path.with_name("result.json")
     config_values = (
@@ -183,9 +195,8 @@ def _cells(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run a subcommand; a user's mistake ends in one message, exit status 2."""
     args = _parser().parse_args(argv)
-    handlers = {"train": _train, "eval": _eval, "data": _data, "cells": _cells}
     try:
-        return handlers[args.command](args)
+        return args.handler(args)
     except UserError as error:
         print(f"lstmbench: error: {error}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ import json
 import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,8 +139,13 @@ def train_run(
     out_dir: str | Path | None = None,
     progress: bool = True,
     datasets: tuple[SequenceDataset, SequenceDataset] | None = None,
+    on_evaluation: Callable[[dict], None] | None = None,
 ) -> RunResult:
-    """Train one network as configured; write result.json and model.pt under out_dir/run_id."""
+    """Train one network as configured; write result.json and model.pt under out_dir/run_id.
+
+    `datasets` skips loading (train, test) by name; `on_evaluation` receives each curve point
+    as soon as it is measured (e.g. to store it, so an interrupted run loses nothing).
+    """
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("device 'cuda' requested but torch sees no GPU; use --device cpu")
     train_set, test_set = datasets or load_dataset(
@@ -168,6 +174,8 @@ def train_run(
             "wall_time": time.perf_counter() - start,
         }
         result.curve.append(point)
+        if on_evaluation is not None:
+            on_evaluation(point)
         if not error >= result.best_error:  # also true while best_error is still NaN
             result.best_error, result.best_samples = error, seen
         bar.set_postfix(loss=f"{mean_loss:.3g}", test_err=f"{error:.2%}")
@@ -178,11 +186,10 @@ def train_run(
 
     running = True
     while running and seen < total:
-        order = rng.permutation(len(train_set))
-        for begin in range(0, len(order), config.batch_size):
+        for indices in train_set.epoch_batches(rng, config.batch_size):
             if seen >= total:
                 break
-            indices = order[begin : begin + min(config.batch_size, total - seen)]
+            indices = indices[: total - seen]
             batch = train_set.batch(indices).to(device)
             logits = net(batch.inputs, batch.input_lengths)
             loss = sequence_loss(

@@ -42,6 +42,14 @@ class SequenceDataset:
         """The padded batch of the given sample indices."""
         raise NotImplementedError
 
+    def epoch_batches(self, rng: np.random.Generator, batch_size: int) -> list[np.ndarray]:
+        """The batches of one pass over the data, in training order (a shuffled split).
+
+        Datasets of variable-length sequences override this to group similar lengths.
+        """
+        order = rng.permutation(len(self))
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
     def chance_error(self) -> float:
         """The error rate of a network that has learned nothing useful."""
         return 1.0 - 1.0 / (self.n_classes - 1) if self.metric == "sequence" else 1.0
