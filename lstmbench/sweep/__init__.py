@@ -1,0 +1,1 @@
+"""Sweeps: experiment specs, the results store, and executors that run them."""
