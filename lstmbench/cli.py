@@ -13,7 +13,7 @@ from .errors import UserError
 
 # Each feature adds its own subcommands: a module with add_commands(subparsers) that gives every
 # parser it adds a `handler` default (a function args -> exit status).
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["lstmbench.lines.commands"]
 
 # Settings whose valid values argparse should list in its own error message.
 _CHOICES = {
@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="test error of a trained checkpoint")
     evaluate.add_argument("checkpoint", help="a run directory or its model.pt")
+    evaluate.add_argument(
+        "test_data", nargs="?", help="text-line models: lines or dataset to score (default: own)"
+    )
     add_runtime_options(evaluate)
 
     data = commands.add_parser("data", help="get datasets")
@@ -159,6 +162,10 @@ def _eval(args) -> int:
     )
     if config_values is None:
         raise UserError(f"no result.json beside {path}: cannot tell which dataset the model used")
+    if args.test_data or config_values["dataset"].partition(":")[0] in ("lines", "uw3like"):
+        from .lines.commands import eval_lines
+
+        return eval_lines(args, config_values)
     _, test_set = load_dataset(
         config_values["dataset"], args.data, config_values["validation"], config_values["seed"]
     )

@@ -225,7 +225,7 @@ def train_run(
     if result.curve:
         result.final_error = result.curve[-1]["test_error"]
     if out_dir is not None:
-        save_run(result, net, Path(out_dir))
+        save_run(result, net, Path(out_dir), _dataset_metadata(train_set))
     return result
 
 
@@ -240,14 +240,23 @@ def run_directory(out_dir: Path, config: RunConfig) -> Path:
     return Path(out_dir) / config.run_id
 
 
-def save_run(result: RunResult, net: SequenceNet, out_dir: Path) -> Path:
-    """Write result.json and the model checkpoint; returns the run directory."""
+def _dataset_metadata(dataset: SequenceDataset) -> dict:
+    # What a dataset needs kept with the model to read its outputs later (a text codec).
+    return dataset.metadata() if hasattr(dataset, "metadata") else {}
+
+
+def save_run(
+    result: RunResult, net: SequenceNet, out_dir: Path, metadata: dict | None = None
+) -> Path:
+    """Write result.json and the model checkpoint (with any dataset metadata); returns the
+    run directory."""
     directory = run_directory(out_dir, result.config)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
-    torch.save(
-        {"config": result.config.to_dict(), "state": net.state_dict()}, directory / "model.pt"
-    )
+    saved = {"config": result.config.to_dict(), "state": net.state_dict()}
+    if metadata:
+        saved["dataset"] = metadata
+    torch.save(saved, directory / "model.pt")
     return directory
 
 

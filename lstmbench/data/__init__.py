@@ -44,6 +44,22 @@ def _load_mnist(argument, path, validation, seed):
 
 register_dataset("mnist", _load_mnist)
 
+
+def _load_lines(argument, path, validation, seed):
+    from ..lines.dataset import load_lines
+
+    return load_lines(argument or path, validation, seed)
+
+
+def _load_uw3like(argument, path, validation, seed):
+    from ..lines.generate import load_uw3like
+
+    return load_uw3like(argument, path, validation, seed)
+
+
+register_dataset("lines", _load_lines)  # lines:DIR | LIST | FILE.h5 [,TEST]
+register_dataset("uw3like", _load_uw3like)  # uw3like:tiny | small | full [:SEED]
+
 __all__ = [
     "ArraySequenceSet",
     "Batch",
