@@ -1,0 +1,53 @@
+"""The C++ CPU kernel: built on first use (cached by torch), or None if it cannot be built."""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+SOURCE = Path(__file__).with_name("spec_lstm.cpp")
+# -ffast-math lets the exp in the gate loops vectorize (glibc's vector math library);
+# -march=native because the build happens on the machine that runs it.
+FLAGS = ["-O3", "-ffast-math", "-fopenmp-simd", "-march=native"]
+DISABLE_VARIABLE = "LSTMBENCH_NO_NATIVE"
+
+
+def _put_ninja_on_path() -> None:
+    # torch's builder calls `ninja` from PATH; the pip package installs it beside the venv's
+    # python, which is not on PATH unless the venv is activated.
+    try:
+        import ninja
+    except ImportError:
+        return
+    bin_dir = getattr(ninja, "BIN_DIR", None)
+    if bin_dir and bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+@functools.cache
+def native_kernel() -> ModuleType | None:
+    """The compiled kernel module, or None (with one warning) when it cannot be built."""
+    if os.environ.get(DISABLE_VARIABLE):
+        return None
+    try:
+        from torch.utils.cpp_extension import load
+
+        _put_ninja_on_path()
+        return load(
+            name="lstmbench_spec_lstm",
+            sources=[str(SOURCE)],
+            extra_cflags=FLAGS,
+            verbose=False,
+        )
+    except Exception as error:  # noqa: BLE001  (any build failure means: use the fallback)
+        warnings.warn(
+            f"lstmbench: the C++ recurrence kernel could not be built ({error}); "
+            "using the slower torch-operations path. Install a C++ compiler and ninja "
+            f"to get it, or set {DISABLE_VARIABLE}=1 to silence this.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None

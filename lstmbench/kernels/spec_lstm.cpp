@@ -1,0 +1,366 @@
+// Forward and backward through time of the CellSpec LSTM on the CPU, the time loop in C++.
+//
+// One matrix product per step for the recurrence (through ATen, so MKL/oneDNN does it) and the
+// gate arithmetic of a step fused into a few passes over rows that stay in the L1 cache. The
+// passes are plain loops the compiler vectorizes (exp through glibc's vector math library).
+// The weight gradients are formed after the loop, each in one product over all steps.
+//
+// Layout: pre-activations and activations are (T, B, G*H) with the spec's blocks (i, r, u, o:
+// those present) side by side in that order; peepholes are (P, H), one row per gate present.
+
+#include <torch/extension.h>
+
+#include <cmath>
+#include <vector>
+
+namespace {
+
+enum Nonlinearity : int64_t { kTanh = 0, kRelu = 1, kLinear = 2 };
+
+// Which blocks a cell has and where they sit; mirrors CellSpec.blocks / peephole_gates.
+struct Layout {
+  int64_t hidden = 0;
+  int64_t g = kTanh, h = kTanh;
+  int64_t i = -1, r = -1, u = -1, o = -1;        // block index, -1 when absent
+  int64_t peep_i = -1, peep_r = -1, peep_o = -1;  // peephole row, -1 when absent
+  bool coupled = false;
+  int64_t blocks = 0;
+
+  Layout(int64_t hidden_size, int64_t g_kind, int64_t h_kind, bool input_gate, bool forget_gate,
+         bool output_gate, bool coupled_gates, bool peepholes)
+      : hidden(hidden_size), g(g_kind), h(h_kind), coupled(coupled_gates) {
+    int64_t peep_rows = 0;
+    if (input_gate) {
+      i = blocks++;
+      if (peepholes) peep_i = peep_rows++;
+    }
+    if (forget_gate && !coupled) {
+      r = blocks++;
+      if (peepholes) peep_r = peep_rows++;
+    }
+    u = blocks++;
+    if (output_gate) {
+      o = blocks++;
+      if (peepholes) peep_o = peep_rows++;
+    }
+  }
+};
+
+template <typename T>
+inline T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+
+// tanh through one exp, so the loop vectorizes like the sigmoid does.
+template <typename T>
+inline T fast_tanh(T x) {
+  return T(1) - T(2) / (T(1) + std::exp(T(2) * x));
+}
+
+// z = sigmoid(z + peep * cell), peep may be null.
+template <typename T>
+void gate_inplace(T* __restrict z, const T* __restrict peep, const T* __restrict cell, int64_t n) {
+  if (peep) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) z[j] = sigmoid(z[j] + peep[j] * cell[j]);
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) z[j] = sigmoid(z[j]);
+  }
+}
+
+template <typename T>
+void activate(const T* __restrict in, T* __restrict out, int64_t kind, int64_t n) {
+  if (kind == kTanh) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] = fast_tanh(in[j]);
+  } else if (kind == kRelu) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] = in[j] > T(0) ? in[j] : T(0);
+  } else if (in != out) {
+    for (int64_t j = 0; j < n; ++j) out[j] = in[j];
+  }
+}
+
+// d = d * f'(x) where `value` is f(x) (tanh, relu) and f is the nonlinearity `kind`.
+template <typename T>
+void times_derivative(T* __restrict d, const T* __restrict value, int64_t kind, int64_t n) {
+  if (kind == kTanh) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) d[j] *= T(1) - value[j] * value[j];
+  } else if (kind == kRelu) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) d[j] = value[j] > T(0) ? d[j] : T(0);
+  }
+}
+
+// Scratch rows for one batch row: the constants for absent gates and intermediate values.
+template <typename T>
+struct Rows {
+  std::vector<T> ones, zeros, r, hc, dc_in;
+  explicit Rows(int64_t n) : ones(n, T(1)), zeros(n, T(0)), r(n), hc(n), dc_in(n) {}
+};
+
+// One step's gate arithmetic for one batch row: `a` holds the pre-activations and receives
+// the activations; writes c and y.
+template <typename T>
+void forward_row(const Layout& L, T* a, const T* c_prev, T* c, T* y, const T* peep,
+                 Rows<T>& s) {
+  const int64_t H = L.hidden;
+  T* gi = L.i >= 0 ? a + L.i * H : s.ones.data();
+  if (L.i >= 0) gate_inplace(gi, L.peep_i >= 0 ? peep + L.peep_i * H : nullptr, c_prev, H);
+  T* gr;
+  if (L.coupled) {
+    gr = s.r.data();
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) gr[j] = T(1) - gi[j];
+  } else if (L.r >= 0) {
+    gr = a + L.r * H;
+    gate_inplace(gr, L.peep_r >= 0 ? peep + L.peep_r * H : nullptr, c_prev, H);
+  } else {
+    gr = s.ones.data();
+  }
+  T* gu = a + L.u * H;
+  activate(gu, gu, L.g, H);
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) c[j] = gr[j] * c_prev[j] + gi[j] * gu[j];
+  activate(c, s.hc.data(), L.h, H);
+  if (L.o >= 0) {
+    T* go = a + L.o * H;
+    gate_inplace(go, L.peep_o >= 0 ? peep + L.peep_o * H : nullptr, c, H);
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) y[j] = go[j] * s.hc[j];
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) y[j] = s.hc[j];
+  }
+}
+
+// One step backward for one batch row. dy: gradient of y_t (output plus recurrence);
+// dc: gradient of c_t from later steps, replaced by that of c_{t-1}; dz receives the
+// gradients of the pre-activations; dpeep accumulates the peephole gradients.
+template <typename T>
+void backward_row(const Layout& L, const T* a, const T* c_prev, const T* c, const T* dy, T* dc,
+                  T* dz, const T* peep, T* dpeep, Rows<T>& s) {
+  const int64_t H = L.hidden;
+  const T* gi = L.i >= 0 ? a + L.i * H : s.ones.data();
+  const T* gu = a + L.u * H;
+  const T* gr;
+  if (L.coupled) {
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) s.r[j] = T(1) - gi[j];
+    gr = s.r.data();
+  } else {
+    gr = L.r >= 0 ? a + L.r * H : s.ones.data();
+  }
+  T* hc = s.hc.data();
+  activate(c, hc, L.h, H);
+  T* dhc = s.dc_in.data();  // gradient of h(c), then of c through y
+  if (L.o >= 0) {
+    const T* go = a + L.o * H;
+    T* dzo = dz + L.o * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      dzo[j] = dy[j] * hc[j] * go[j] * (T(1) - go[j]);
+      dhc[j] = dy[j] * go[j];
+    }
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) dhc[j] = dy[j];
+  }
+  if (L.h == kRelu) {
+    times_derivative(dhc, c, kRelu, H);
+  } else {
+    times_derivative(dhc, hc, L.h, H);
+  }
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) dc[j] += dhc[j];
+  if (L.peep_o >= 0) {
+    const T* p = peep + L.peep_o * H;
+    const T* dzo = dz + L.o * H;
+    T* dp = dpeep + L.peep_o * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      dc[j] += dzo[j] * p[j];
+      dp[j] += dzo[j] * c[j];
+    }
+  }
+  // dc is now the full gradient of c_t.
+  T* dzu = dz + L.u * H;
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) dzu[j] = dc[j] * gi[j];
+  times_derivative(dzu, gu, L.g, H);
+  if (L.i >= 0) {
+    T* dzi = dz + L.i * H;
+    if (L.coupled) {
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j)
+        dzi[j] = dc[j] * (gu[j] - c_prev[j]) * gi[j] * (T(1) - gi[j]);
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) dzi[j] = dc[j] * gu[j] * gi[j] * (T(1) - gi[j]);
+    }
+  }
+  if (L.r >= 0) {
+    T* dzr = dz + L.r * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) dzr[j] = dc[j] * c_prev[j] * gr[j] * (T(1) - gr[j]);
+  }
+  // Gradient of c_{t-1}: through the forget gate and through the peepholes of i and r.
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) dc[j] *= gr[j];
+  const int64_t peep_rows[2] = {L.peep_i, L.peep_r};
+  const int64_t gate_blocks[2] = {L.i, L.r};
+  for (int k = 0; k < 2; ++k) {
+    if (peep_rows[k] < 0) continue;
+    const T* p = peep + peep_rows[k] * H;
+    const T* dzk = dz + gate_blocks[k] * H;
+    T* dp = dpeep + peep_rows[k] * H;
+#pragma omp simd
+    for (int64_t j = 0; j < H; ++j) {
+      dc[j] += dzk[j] * p[j];
+      dp[j] += dzk[j] * c_prev[j];
+    }
+  }
+}
+
+// Below this many batch rows a step's recurrent product is a few hand-written dot products:
+// at batch 1 a library call costs more in dispatch than the arithmetic itself.
+constexpr int64_t kSmallBatch = 4;
+
+// z (rows x n) += y (rows x k) @ w^T, with w (n x k) row-major: one dot product per output.
+template <typename T>
+void add_times_transposed(T* __restrict z, const T* __restrict y, const T* __restrict w,
+                          int64_t rows, int64_t n, int64_t k) {
+  for (int64_t b = 0; b < rows; ++b) {
+    const T* yb = y + b * k;
+    T* zb = z + b * n;
+    for (int64_t m = 0; m < n; ++m) {
+      const T* wm = w + m * k;
+      T sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < k; ++j) sum += yb[j] * wm[j];
+      zb[m] += sum;
+    }
+  }
+}
+
+// out (rows x k) = base (rows x k) + d (rows x n) @ w, with w (n x k) row-major.
+template <typename T>
+void base_plus_times(T* __restrict out, const T* __restrict base, const T* __restrict d,
+                     const T* __restrict w, int64_t rows, int64_t n, int64_t k) {
+  for (int64_t b = 0; b < rows; ++b) {
+    T* ob = out + b * k;
+    const T* db = d + b * n;
+    for (int64_t j = 0; j < k; ++j) ob[j] = base[b * k + j];
+    for (int64_t m = 0; m < n; ++m) {
+      const T dm = db[m];
+      const T* wm = w + m * k;
+#pragma omp simd
+      for (int64_t j = 0; j < k; ++j) ob[j] += dm * wm[j];
+    }
+  }
+}
+
+Layout make_layout(int64_t hidden, const std::vector<int64_t>& spec) {
+  TORCH_CHECK(spec.size() == 7, "spec: g, h, input_gate, forget_gate, output_gate, coupled, peep");
+  return Layout(hidden, spec[0], spec[1], spec[2], spec[3], spec[4], spec[5], spec[6]);
+}
+
+// Returns (y, c, activations), each (T, B, .).
+std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor w_ih, torch::Tensor w_hh,
+                                   torch::Tensor bias, torch::Tensor peep,
+                                   std::vector<int64_t> spec) {
+  TORCH_CHECK(x.device().is_cpu() && x.is_contiguous(), "x must be a contiguous CPU tensor");
+  const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = w_hh.size(1);
+  const Layout L = make_layout(H, spec);
+  TORCH_CHECK(w_ih.size(0) == L.blocks * H, "weight_ih has the wrong number of rows");
+  auto acts = torch::addmm(bias, x.reshape({T * B, I}), w_ih.t()).view({T, B, L.blocks * H});
+  auto y = torch::empty({T, B, H}, x.options());
+  auto c = torch::empty({T, B, H}, x.options());
+  w_hh = w_hh.contiguous();
+  auto w_hh_t = w_hh.t();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "spec_lstm_forward", [&] {
+    using T_ = scalar_t;
+    Rows<T_> s(H);
+    const T_* peep_data = peep.defined() && peep.numel() ? peep.data_ptr<T_>() : nullptr;
+    T_* a_data = acts.data_ptr<T_>();
+    T_* c_data = c.data_ptr<T_>();
+    T_* y_data = y.data_ptr<T_>();
+    const int64_t row = L.blocks * H;
+    for (int64_t t = 0; t < T; ++t) {
+      if (t > 0 && B <= kSmallBatch) {
+        add_times_transposed<T_>(a_data + t * B * row, y_data + (t - 1) * B * H,
+                                 w_hh.data_ptr<T_>(), B, row, H);
+      } else if (t > 0) {
+        acts.select(0, t).addmm_(y.select(0, t - 1), w_hh_t);
+      }
+      for (int64_t b = 0; b < B; ++b) {
+        const T_* c_prev = t > 0 ? c_data + ((t - 1) * B + b) * H : s.zeros.data();
+        forward_row<T_>(L, a_data + (t * B + b) * row, c_prev, c_data + (t * B + b) * H,
+                        y_data + (t * B + b) * H, peep_data, s);
+      }
+    }
+  });
+  return {y, c, acts};
+}
+
+// Returns (dx or undefined, dw_ih, dw_hh, dbias, dpeep or undefined).
+std::vector<torch::Tensor> backward(torch::Tensor dy, torch::Tensor x, torch::Tensor w_ih,
+                                    torch::Tensor w_hh, torch::Tensor peep, torch::Tensor y,
+                                    torch::Tensor c, torch::Tensor acts,
+                                    std::vector<int64_t> spec, bool need_dx) {
+  dy = dy.contiguous();
+  w_hh = w_hh.contiguous();
+  const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = w_hh.size(1);
+  const Layout L = make_layout(H, spec);
+  const int64_t row = L.blocks * H;
+  auto dz = torch::empty({T, B, row}, x.options());
+  auto dc = torch::zeros({B, H}, x.options());
+  auto dy_t = torch::empty({B, H}, x.options());
+  const bool has_peep = peep.defined() && peep.numel();
+  auto dpeep = has_peep ? torch::zeros_like(peep) : torch::Tensor();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "spec_lstm_backward", [&] {
+    using T_ = scalar_t;
+    Rows<T_> s(H);
+    const T_* peep_data = has_peep ? peep.data_ptr<T_>() : nullptr;
+    T_* dpeep_data = has_peep ? dpeep.data_ptr<T_>() : nullptr;
+    const T_* a_data = acts.data_ptr<T_>();
+    const T_* c_data = c.data_ptr<T_>();
+    T_* dz_data = dz.data_ptr<T_>();
+    T_* dc_data = dc.data_ptr<T_>();
+    T_* dyt_data = dy_t.data_ptr<T_>();
+    const T_* dy_data = dy.data_ptr<T_>();
+    for (int64_t t = T - 1; t >= 0; --t) {
+      if (t == T - 1) {
+        dy_t.copy_(dy.select(0, t));
+      } else if (B <= kSmallBatch) {
+        base_plus_times<T_>(dyt_data, dy_data + t * B * H, dz_data + (t + 1) * B * row,
+                            w_hh.data_ptr<T_>(), B, row, H);
+      } else {
+        at::addmm_out(dy_t, dy.select(0, t), dz.select(0, t + 1), w_hh);
+      }
+      for (int64_t b = 0; b < B; ++b) {
+        const T_* c_prev = t > 0 ? c_data + ((t - 1) * B + b) * H : s.zeros.data();
+        backward_row<T_>(L, a_data + (t * B + b) * row, c_prev, c_data + (t * B + b) * H,
+                         dyt_data + b * H, dc_data + b * H, dz_data + (t * B + b) * row,
+                         peep_data, dpeep_data, s);
+      }
+    }
+  });
+  auto dz_flat = dz.view({T * B, row});
+  auto dw_ih = dz_flat.t().mm(x.reshape({T * B, I}));
+  auto dw_hh = T > 1 ? dz.narrow(0, 1, T - 1).reshape({(T - 1) * B, row}).t().mm(
+                           y.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}))
+                     : torch::zeros_like(w_hh);
+  auto dbias = dz_flat.sum(0);
+  auto dx = need_dx ? dz_flat.mm(w_ih).view({T, B, I}) : torch::Tensor();
+  return {dx, dw_ih, dw_hh, dbias, dpeep};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &forward, "CellSpec LSTM over a sequence: (y, c, activations)");
+  m.def("backward", &backward, "gradients of the CellSpec LSTM sequence");
+}
