@@ -1,0 +1,222 @@
+"""Run a sweep: queue its runs in the store, execute them, store every outcome as it comes.
+
+Resuming is built in: runs already finished are never queued again, and runs a stopped
+runner left 'running' go back in the queue when the sweep is run again.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+
+from ..config import RunConfig
+from ..errors import UserError
+from ..train import RunResult
+from .executors import EXECUTORS, LocalExecutor, RayExecutor, cpu_count, threads_per_worker
+from .packed import make_tasks
+from .spec import Spec
+from .store import ResultsStore
+from .worker import failure
+
+DEFAULT_PACK = 1  # packing stays off until it matches separate runs
+
+
+@dataclass
+class SweepOptions:
+    """How to run a sweep (none of this changes any run's result)."""
+
+    scale: str = "tiny"
+    executor: str = "local"
+    workers: int = 0  # 0: one per core (local), or as many as the cluster's CPUs allow (Ray)
+    threads: int = 0  # torch threads per worker; 0: cores / workers
+    address: str | None = None  # Ray cluster address; None starts a local cluster
+    data_path: str | None = None
+    plugins: list[str] = field(default_factory=list)
+    pack: int = DEFAULT_PACK  # runs trained together when they differ only in lr/momentum/seed
+    retry_failed: bool = False
+    progress: bool = True
+
+
+@dataclass
+class SweepSummary:
+    """What a sweep invocation did, and where the sweep stands."""
+
+    counts: dict
+    finished_now: int
+    elapsed: float
+
+
+def prepare(spec: Spec, store: ResultsStore, options: SweepOptions) -> list[RunConfig]:
+    """Register the sweep and its runs; return the runs still to do."""
+    configs = spec.expand(options.scale)
+    for sweep in store.sweeps():
+        if sweep["name"] == spec.name and sweep["scale"] != options.scale:
+            raise UserError(
+                f"{store.path} already holds sweep {spec.name!r} at scale {sweep['scale']!r}; "
+                f"use another --db for scale {options.scale!r}"
+            )
+    store.ensure_sweep(spec.name, spec.source, options.scale)
+    store.add_runs(spec.name, configs)
+    store.requeue_interrupted(spec.name)
+    if options.retry_failed:
+        store.requeue_failed(spec.name)
+    return store.queued(spec.name)
+
+
+def check_options(options: SweepOptions) -> None:
+    """Refuse options that cannot work, before anything is stored."""
+    if options.executor not in EXECUTORS:
+        raise UserError(
+            f"unknown executor {options.executor!r}; valid executors: {', '.join(EXECUTORS)}"
+        )
+    if options.workers < 0 or options.threads < 0:
+        raise UserError("--workers and --threads must not be negative")
+    if options.pack < 1:
+        raise UserError(f"--pack must be at least 1 (1: no packing), got {options.pack}")
+    if options.address and options.executor != "ray":
+        raise UserError("--address is for --executor ray; add it or leave --address out")
+
+
+def make_executor(options: SweepOptions):
+    """The executor the options name, sized so the cores are not oversubscribed."""
+    check_options(options)
+    if options.executor == "ray":
+        threads = options.threads or 1
+        workers = options.workers or (None if options.address else cpu_count() // threads)
+        return RayExecutor(workers, threads, options.plugins, options.address)
+    workers = options.workers or cpu_count()
+    threads = options.threads or threads_per_worker(workers)
+    return LocalExecutor(workers, threads, options.plugins)
+
+
+def run_sweep(spec: Spec, store: ResultsStore, options: SweepOptions) -> SweepSummary:
+    """Run every run of the spec at the chosen scale that is not finished yet."""
+    check_options(options)
+    pending = prepare(spec, store, options)
+    packed = options.pack > 1
+    tasks = make_tasks(pending, options.pack)
+    start = time.perf_counter()
+    progress = Progress(spec.name, store, options.progress)
+    if not tasks:
+        progress.close()
+        return SweepSummary(store.counts(spec.name), 0, 0.0)
+    executor = make_executor(options)
+    in_flight: dict[Future, list[RunConfig]] = {}
+    finished_now = 0
+    stop_reason: str | None = None
+    try:
+        while in_flight or (tasks and stop_reason is None):
+            while tasks and stop_reason is None and len(in_flight) < executor.workers:
+                task = tasks.pop(0)
+                for config in task:
+                    store.mark_running(spec.name, config.run_id)
+                future = executor.submit([c.to_dict() for c in task], options.data_path, packed)
+                in_flight[future] = task
+            progress.show()
+            done, _ = wait(list(in_flight), timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                task = in_flight.pop(future)
+                for config, outcome in zip(task, _outcomes(future, task, executor), strict=True):
+                    finished_now += 1
+                    problem = _record(store, spec.name, config, outcome)
+                    if problem and stop_reason is None:
+                        stop_reason = problem
+    finally:
+        executor.shutdown()
+        progress.show()
+        progress.close()
+    if stop_reason is not None:
+        raise UserError(
+            f"sweep {spec.name!r} stopped: {stop_reason}; fix it, then run the sweep again "
+            "with --retry-failed (finished runs are kept)"
+        )
+    return SweepSummary(store.counts(spec.name), finished_now, time.perf_counter() - start)
+
+
+def _outcomes(future: Future, task: list[RunConfig], executor) -> list[dict]:
+    """A task's outcomes; a task whose worker died fails every run in it."""
+    try:
+        return future.result()
+    except BrokenProcessPool as error:
+        executor.restart()
+        died = failure(RuntimeError(f"the worker process died ({error})"))
+        return [died] * len(task)
+    except Exception as error:  # e.g. a Ray worker lost with its node
+        return [failure(error)] * len(task)
+
+
+def _record(store: ResultsStore, sweep: str, config: RunConfig, outcome: dict) -> str | None:
+    """Store one outcome; returns a reason to stop the sweep (a user error), else None."""
+    if "result" in outcome:
+        values = dict(outcome["result"])
+        host = values.pop("host")
+        values.pop("pid", None)
+        values["config"] = RunConfig.from_dict(values["config"])
+        result = RunResult(**values)
+        result.host = host
+        store.record_result(sweep, result)
+        return None
+    store.record_failure(sweep, config, outcome["error"])
+    if outcome.get("user_error"):
+        return f"run {config.run_id} failed: {outcome['error']}"
+    return None
+
+
+class Progress:
+    """One status line: runs done/running/failed, ETA, and the best error so far."""
+
+    def __init__(self, sweep: str, store: ResultsStore, enabled: bool, stream=None):
+        self.sweep, self.store, self.enabled = sweep, store, enabled
+        self.stream = stream or sys.stderr
+        self.start = time.perf_counter()
+        self.finished_at_start = self._finished(store.counts(sweep))
+        self.last_line = ""
+
+    @staticmethod
+    def _finished(counts: dict) -> int:
+        return counts["done"] + counts["diverged"] + counts["failed"]
+
+    def line(self) -> str:
+        """The current status line."""
+        counts = self.store.counts(self.sweep)
+        finished = self._finished(counts)
+        total = sum(counts.values())
+        elapsed = time.perf_counter() - self.start
+        finished_now = finished - self.finished_at_start
+        left = total - finished
+        eta = elapsed / finished_now * left if finished_now else math.nan
+        best = [r["best_error"] for r in self.store.runs(self.sweep, "done")]
+        best_text = f"{min(best):.2%}" if best else "-"
+        eta_text = _duration(eta) if math.isfinite(eta) else "?"
+        return (
+            f"{self.sweep}: {finished}/{total} finished ({counts['done']} done, "
+            f"{counts['diverged']} diverged, {counts['failed']} failed), "
+            f"{counts['running']} running, ETA {eta_text}, best error {best_text}"
+        )
+
+    def show(self) -> None:
+        """Redraw the line in place on a terminal; elsewhere print it when it changes."""
+        if not self.enabled:
+            return
+        line = self.line()
+        if self.stream.isatty():
+            self.stream.write("\r" + line.ljust(len(self.last_line)))
+        elif line.split(", ETA")[0] != self.last_line.split(", ETA")[0]:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.last_line = line
+
+    def close(self) -> None:
+        """End the status line."""
+        if self.enabled and self.stream.isatty() and self.last_line:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

@@ -1,0 +1,159 @@
+"""The sweep runner: real sweeps on real MNIST, killed and resumed, failures, the CLI."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lstmbench.cli import main
+from lstmbench.errors import UserError
+from lstmbench.sweep.runner import SweepOptions, run_sweep
+from lstmbench.sweep.spec import load_spec
+from lstmbench.sweep.store import ResultsStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SPEC = """
+name = "{name}"
+seed = 5
+[fixed]
+cell = "{cell}"
+direction = "uni"
+target = "end"
+batch_size = 20
+samples = {samples}
+eval_every = 100
+eval_samples = 100
+[sweep]
+hidden = {{ values = [4, 5] }}
+lr = {{ log_uniform = [1e-3, 1e-1] }}
+[scales.tiny]
+runs = {runs}
+[scales.small]
+runs = 2
+[scales.paper]
+runs = 2
+"""
+
+# A plugin cell that breaks for one hidden size, to see a failing run recorded.
+PLUGIN = """
+import torch
+from lstmbench.cells import RecurrentCell, register_cell
+
+
+class Fragile(RecurrentCell):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.linear = torch.nn.Linear(input_size + hidden_size, hidden_size)
+
+    def initial_state(self, batch, like):
+        return (like.new_zeros(batch, self.hidden_size),)
+
+    def step(self, x, state):
+        if self.hidden_size == 5:
+            raise RuntimeError("fragile cell cannot have 5 states")
+        h = torch.tanh(self.linear(torch.cat([x, state[0]], 1)))
+        return h, (h,)
+
+
+register_cell("FRAGILE", Fragile)
+"""
+
+
+def write_spec(tmp_path, name="demo", cell="LSTM", samples=200, runs=4):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(SPEC.format(name=name, cell=cell, samples=samples, runs=runs))
+    return path
+
+
+def environment(mnist_dir, tmp_path):
+    env = dict(os.environ)
+    env["LSTMBENCH_MNIST"] = str(mnist_dir)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(ROOT), env.get("PYTHONPATH", "")])
+    return env
+
+
+def sweep_command(spec, db):
+    return [sys.executable, "-m", "lstmbench.cli", "sweep", "run", str(spec), "--db", str(db)]
+
+
+def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path, mnist_dir):
+    spec = write_spec(tmp_path, samples=300, runs=8)
+    db = tmp_path / "results.db"
+    env = environment(mnist_dir, tmp_path)
+    command = [*sweep_command(spec, db), "--workers", "1", "--quiet"]
+    runner = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    done = []
+    while time.time() < deadline and len(done) < 3:
+        time.sleep(0.5)
+        assert runner.poll() is None, runner.stderr.read().decode()
+        if db.exists():
+            done = ResultsStore(db).runs("demo", "done")
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    store = ResultsStore(db)
+    before = {r["run_id"]: r for r in store.runs("demo", "done")}
+    assert 3 <= len(before) < 8
+    assert store.counts("demo")["running"] == 1  # the run it was killed in
+
+    rerun = subprocess.run([*command[:-1]], env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    runs = store.runs("demo")
+    assert len(runs) == 8 and {r["status"] for r in runs} == {"done"}
+    for run in runs:
+        if run["run_id"] in before:  # finished before the kill: untouched
+            assert run["attempts"] == 1
+            assert run["finished"] == before[run["run_id"]]["finished"]
+        assert len(store.curve(run["run_id"])) == 3
+    assert max(r["attempts"] for r in runs) == 2  # the interrupted run started again
+    assert "8 done" in rerun.stdout and f"{8 - len(before)} runs this time" in rerun.stdout
+
+
+def test_a_run_that_raises_is_stored_as_failed_and_the_sweep_goes_on(tmp_path, mnist_dir):
+    (tmp_path / "fragile_cells.py").write_text(PLUGIN)
+    spec = write_spec(tmp_path, name="fragile", cell="FRAGILE", samples=100, runs=4)
+    db = tmp_path / "results.db"
+    env = environment(mnist_dir, tmp_path)
+    command = [*sweep_command(spec, db), "--plugin", "fragile_cells", "--workers", "2"]
+    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 1, finished.stderr
+    assert "2 done, 0 diverged, 2 failed" in finished.stdout
+    store = ResultsStore(db)
+    for run in store.runs("fragile", "failed"):
+        assert run["hidden"] == 5
+        assert "RuntimeError: fragile cell cannot have 5 states" in run["error"]
+        assert "Traceback" in run["error"] or "line" in run["error"]
+    assert {r["hidden"] for r in store.runs("fragile", "done")} == {4}
+    status = subprocess.run(
+        [sys.executable, "-m", "lstmbench.cli", "sweep", "status", "--db", str(db), "--failed"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert "4 runs: 2 done, 2 failed" in status.stdout
+    assert "fragile cell cannot have 5 states" in status.stdout
+
+
+def test_sweep_mistakes_end_in_one_message(tmp_path, capsys):
+    spec = write_spec(tmp_path, samples=100, runs=2)
+    db = tmp_path / "results.db"
+    store = ResultsStore(db)
+    assert main(["sweep", "run", str(spec), "--db", str(db), "--data", str(tmp_path)]) == 2
+    message = capsys.readouterr().err
+    assert "stopped: run" in message and "--retry-failed" in message
+    assert f"MNIST file train-images-idx3-ubyte(.gz) is missing from {tmp_path}" in message
+    assert store.counts("demo")["failed"] >= 1
+    assert main(["sweep", "run", str(spec), "--db", str(db), "--scale", "small"]) == 2
+    assert "already holds sweep 'demo' at scale 'tiny'" in capsys.readouterr().err
+    assert main(["sweep", "status", "--db", str(tmp_path / "none.db")]) == 2
+    assert "no results database" in capsys.readouterr().err
+    assert main(["sweep", "run", "no_such_spec", "--db", str(db)]) == 2
+    assert "lr_hidden" in capsys.readouterr().err
+    with pytest.raises(UserError, match="unknown executor 'slurm'; valid executors: local, ray"):
+        run_sweep(load_spec(spec), store, SweepOptions(executor="slurm"))
