@@ -1,0 +1,176 @@
+"""Figures 2-5: learning rate x hidden size, the best runs, batch size and momentum."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .plotting import (
+    ERROR_CMAP,
+    LR_CMAP,
+    Figure,
+    caption_counts,
+    error_norm,
+    floor_errors,
+    lr_norm,
+    new_figure,
+    save,
+)
+from .runs import converged, measured, missing, sweep_runs, sweep_scale
+from .stats import best_values_by_group
+
+BEST_ROWS = 10
+
+
+def fig_lr_hidden(store, out_dir: Path) -> Figure:
+    """Fig. 2: best test error (colour) over learning rate x hidden size."""
+    runs = sweep_runs(store, "lr_hidden", "Fig. 2")
+    ok, bad = converged(runs), [r for r in runs if r["status"] == "diverged"]
+    if not ok:
+        raise missing("lr_hidden", "Fig. 2", "every run diverged")
+    fig, (ax,) = new_figure(7, 4.8)
+    errors = floor_errors([r["best_error"] for r in ok])
+    points = ax.scatter(
+        [r["lr"] for r in ok],
+        [r["hidden"] for r in ok],
+        c=errors,
+        norm=error_norm(errors),
+        cmap=ERROR_CMAP,
+        s=70,
+        edgecolors="k",
+        linewidths=0.3,
+        label="converged (colour: best test error)",
+    )
+    if bad:
+        ax.scatter(
+            [r["lr"] for r in bad],
+            [r["hidden"] for r in bad],
+            marker="x",
+            c="red",
+            s=50,
+            label="diverged",
+        )
+    ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="hidden units (states)")
+    fig.colorbar(points, ax=ax, label="best test error (fraction)")
+    ax.legend(loc="best", fontsize=8)
+    caption = (
+        caption_counts(runs, "lr_hidden", sweep_scale(store, "lr_hidden"))
+        + " Each dot is one run; colour is the best test error reached during training."
+    )
+    return save(
+        fig, out_dir, "fig2", "Fig. 2: MNIST error by learning rate and hidden size", caption
+    )
+
+
+def best_runs_table(runs: list[dict], count: int = BEST_ROWS) -> list[dict]:
+    """The `count` runs with the lowest best error, as table rows."""
+    ranked = sorted(measured(runs), key=lambda r: r["best_error"])[:count]
+    return [
+        {
+            "rank": rank,
+            "best error": f"{r['best_error']:.2%}",
+            "cell": r["cell"],
+            "hidden": r["hidden"],
+            "lr": f"{r['lr']:.3g}",
+            "momentum": r["momentum"],
+            "batch": r["batch_size"],
+            "at samples": r["best_samples"],
+            "run": r["run_id"],
+        }
+        for rank, r in enumerate(ranked, 1)
+    ]
+
+
+def fig_best_runs(store, out_dir: Path) -> Figure:
+    """Fig. 3: the best runs of the learning-rate x hidden-size sweep, as a table."""
+    runs = sweep_runs(store, "lr_hidden", "Fig. 3")
+    rows = best_runs_table(runs)
+    if not rows:
+        raise missing("lr_hidden", "Fig. 3", "no run measured an error")
+    columns = list(rows[0])
+    fig, (ax,) = new_figure(9, 0.6 + 0.32 * (len(rows) + 1))
+    ax.axis("off")
+    table = ax.table(
+        cellText=[[str(row[c]) for c in columns] for row in rows],
+        colLabels=columns,
+        loc="center",
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    table.scale(1, 1.25)
+    caption = (
+        caption_counts(runs, "lr_hidden", sweep_scale(store, "lr_hidden"))
+        + f" The {len(rows)} lowest best test errors (the paper's best ten: 0.8% to 0.9%)."
+    )
+    return save(fig, out_dir, "fig3", "Fig. 3: best runs on MNIST", caption, table=rows)
+
+
+def fig_batch_momentum(store, out_dir: Path) -> Figure:
+    """Fig. 4: best test error against batch size and against momentum (colour: learning rate)."""
+    runs = sweep_runs(store, "batch_momentum", "Fig. 4")
+    ok = converged(runs)
+    if not ok:
+        raise missing("batch_momentum", "Fig. 4", "every run diverged")
+    fig, axes = new_figure(10, 4.3, columns=2)
+    rates = [r["lr"] for r in ok]
+    norm = lr_norm(rates)
+    errors = floor_errors([r["best_error"] for r in ok])
+    for ax, key, label, scale in (
+        (axes[0], "batch_size", "batch size (samples per update)", "log"),
+        (axes[1], "momentum", "momentum", "linear"),
+    ):
+        points = ax.scatter(
+            [r[key] for r in ok], errors, c=rates, norm=norm, cmap=LR_CMAP, s=30, label="run"
+        )
+        ax.set(xscale=scale, yscale="log", xlabel=label, ylabel="best test error (fraction)")
+        ax.legend(loc="upper right", fontsize=8)
+    fig.colorbar(points, ax=axes, label="learning rate")
+    caption = (
+        caption_counts(runs, "batch_momentum", sweep_scale(store, "batch_momentum"))
+        + " Converged runs only; colour is the learning rate."
+    )
+    return save(fig, out_dir, "fig4", "Fig. 4: MNIST error vs batch size and momentum", caption)
+
+
+def best_lr_by_momentum(runs: list[dict]) -> dict[float, float]:
+    """Momentum -> best learning rate (geometric mean over the best fifth of its runs)."""
+    ok = converged(runs)
+    best = best_values_by_group(
+        [r["momentum"] for r in ok],
+        np.log([r["lr"] for r in ok]),
+        [r["best_error"] for r in ok],
+    )
+    return {m: float(np.exp(v)) for m, v in best.items()}
+
+
+def fig_lr_momentum(store, out_dir: Path) -> Figure:
+    """Fig. 5: best learning rate against momentum, with the lr proportional to (1 - m) line."""
+    runs = sweep_runs(store, "batch_momentum", "Fig. 5")
+    best = best_lr_by_momentum(runs)
+    if len(best) < 2:
+        raise missing("batch_momentum", "Fig. 5", "needs converged runs at two momenta or more")
+    momenta = np.array(sorted(best))
+    rates = np.array([best[m] for m in momenta])
+    # lr/(1-m) constant: the geometric-mean constant through the measured points.
+    constant = float(np.exp(np.mean(np.log(rates / (1 - momenta)))))
+    line = np.linspace(momenta.min(), momenta.max(), 100)
+    fig, (ax,) = new_figure(6.5, 4.5)
+    ok = converged(runs)
+    ax.scatter(
+        [r["momentum"] for r in ok],
+        [r["lr"] for r in ok],
+        c="lightgrey",
+        s=12,
+        label="converged runs",
+    )
+    ax.plot(momenta, rates, "o", color="C3", ms=8, label="best learning rate per momentum")
+    ax.plot(line, constant * (1 - line), "--", color="k", label=f"{constant:.3g} x (1 - momentum)")
+    ax.set(yscale="log", xlabel="momentum", ylabel="learning rate")
+    ax.legend(fontsize=8)
+    caption = (
+        caption_counts(runs, "batch_momentum", sweep_scale(store, "batch_momentum"))
+        + " Best rate per momentum: geometric mean over its best fifth of runs. The dashed line"
+        " keeps lr/(1-momentum) constant, the paper's 1/(1-momentum) scaling."
+    )
+    return save(fig, out_dir, "fig5", "Fig. 5: best learning rate vs momentum", caption)

@@ -1,0 +1,158 @@
+"""Figures 7-10: error by LSTM type and output layer, on MNIST and on text lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .plotting import (
+    ERROR_CMAP,
+    LR_CMAP,
+    Figure,
+    caption_counts,
+    error_norm,
+    floor_errors,
+    jitter,
+    lr_norm,
+    new_figure,
+    save,
+)
+from .runs import measured, missing, sweep_scale, type_label, with_compared
+
+OUTPUT_ORDER = {"logistic": 0, "softmax": 1}
+
+
+def type_order(runs: list[dict]) -> list[str]:
+    """Type labels in the paper's order: logistic group, then softmax; cells by name."""
+    labels = {type_label(r): (OUTPUT_ORDER.get(r["output"], 2), r["cell"]) for r in runs}
+    return sorted(labels, key=labels.get)
+
+
+def _error_by_type(runs, ax, fig, metric: str) -> None:
+    """Strip plot: one column per type; dot size = hidden units, colour = learning rate."""
+    order = type_order(runs)
+    position = {label: k for k, label in enumerate(order)}
+    x = np.array([position[type_label(r)] for r in runs], dtype=float) + jitter(len(runs))
+    hidden = np.array([r["hidden"] for r in runs], dtype=float)
+    sizes = 15 + 120 * hidden / hidden.max()
+    rates = [r["lr"] for r in runs]
+    points = ax.scatter(
+        x,
+        floor_errors([r["best_error"] for r in runs]),
+        s=sizes,
+        c=rates,
+        norm=lr_norm(rates),
+        cmap=LR_CMAP,
+        alpha=0.8,
+        edgecolors="k",
+        linewidths=0.3,
+    )
+    ax.set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
+    ax.set(yscale="log", xlabel="output layer and cell type", ylabel=f"best test {metric}")
+    fig.colorbar(points, ax=ax, label="learning rate")
+    for size in sorted({int(hidden.min()), int(hidden.max())}):
+        ax.scatter([], [], s=15 + 120 * size / hidden.max(), c="grey", label=f"{size} hidden")
+    ax.legend(fontsize=8, loc="best", title="dot size")
+
+
+def fig_types_mnist(store, out_dir: Path) -> Figure:
+    """Fig. 7: best error of every run by cell type and output layer on MNIST."""
+    runs = measured(with_compared(store, "cell_types_mnist", "Fig. 7"))
+    if not runs:
+        raise missing("cell_types_mnist", "Fig. 7", "no run measured an error")
+    fig, (ax,) = new_figure(9, 5)
+    _error_by_type(runs, ax, fig, "error (fraction)")
+    caption = (
+        caption_counts(runs, "cell_types_mnist", sweep_scale(store, "cell_types_mnist"))
+        + " One dot per run (its best test error, diverged runs included); size: hidden units;"
+        " colour: learning rate. Left: logistic outputs (MSE), right: softmax."
+    )
+    return save(fig, out_dir, "fig7", "Fig. 7: MNIST error by LSTM type", caption)
+
+
+def fig_types_lr(store, out_dir: Path) -> Figure:
+    """Fig. 8: error (colour) by cell type and learning rate on MNIST; crosses diverged."""
+    runs = with_compared(store, "cell_types_mnist", "Fig. 8")
+    order = type_order(runs)
+    position = {label: k for k, label in enumerate(order)}
+    ok = [r for r in measured(runs) if r["status"] == "done"]
+    bad = [r for r in runs if r not in ok]
+    fig, (ax,) = new_figure(9, 5)
+    if ok:
+        errors = floor_errors([r["best_error"] for r in ok])
+        points = ax.scatter(
+            np.array([position[type_label(r)] for r in ok]) + jitter(len(ok), 0.15),
+            [r["lr"] for r in ok],
+            c=errors,
+            norm=error_norm(errors),
+            cmap=ERROR_CMAP,
+            s=45,
+            edgecolors="k",
+            linewidths=0.3,
+            label="converged (colour: best error)",
+        )
+        fig.colorbar(points, ax=ax, label="best test error (fraction)")
+    if bad:
+        ax.scatter(
+            np.array([position[type_label(r)] for r in bad]) + jitter(len(bad), 0.15, 1),
+            [r["lr"] for r in bad],
+            marker="x",
+            c="red",
+            s=40,
+            label="diverged",
+        )
+    ax.set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
+    ax.set(yscale="log", xlabel="output layer and cell type", ylabel="learning rate")
+    ax.legend(fontsize=8, loc="best")
+    caption = (
+        caption_counts(runs, "cell_types_mnist", sweep_scale(store, "cell_types_mnist"))
+        + " Each mark is one run at its learning rate; colour: best test error; red crosses:"
+        " diverged. Shows whether the learning-rate range covers the convergent region."
+    )
+    return save(fig, out_dir, "fig8", "Fig. 8: MNIST error by type and learning rate", caption)
+
+
+def fig_types_lines(store, out_dir: Path) -> Figure:
+    """Fig. 9: best character error rate by cell type and output layer on text lines."""
+    runs = measured(with_compared(store, "cell_types_lines", "Fig. 9"))
+    if not runs:
+        raise missing("cell_types_lines", "Fig. 9", "no run measured an error")
+    fig, (ax,) = new_figure(8, 5)
+    _error_by_type(runs, ax, fig, "character error rate")
+    caption = (
+        caption_counts(runs, "cell_types_lines", sweep_scale(store, "cell_types_lines"))
+        + " One dot per run; size: hidden units; colour: learning rate."
+    )
+    return save(fig, out_dir, "fig9", "Fig. 9: text-line error by LSTM type", caption)
+
+
+def fig_curves_output(store, out_dir: Path) -> Figure:
+    """Fig. 10: test error curves on text lines, logistic (blue) vs softmax (red) outputs."""
+    runs = measured(with_compared(store, "cell_types_lines", "Fig. 10"))
+    colours = {"logistic": "tab:blue", "softmax": "tab:red"}
+    fig, (ax,) = new_figure(7, 4.5)
+    drawn = set()
+    for run in runs:
+        curve = [p for p in store.curve(run["run_id"]) if np.isfinite(p["test_error"])]
+        if not curve:
+            continue
+        label = None if run["output"] in drawn else f"{run['output']} output"
+        drawn.add(run["output"])
+        ax.plot(
+            [p["samples"] for p in curve],
+            [p["test_error"] for p in curve],
+            color=colours.get(run["output"], "grey"),
+            alpha=0.5,
+            lw=1,
+            label=label,
+        )
+    if not drawn:
+        raise missing("cell_types_lines", "Fig. 10", "no run recorded a training curve")
+    ax.set(xscale="log", xlabel="training samples seen", ylabel="test character error rate")
+    ax.legend(fontsize=8)
+    caption = (
+        caption_counts(runs, "cell_types_lines", sweep_scale(store, "cell_types_lines"))
+        + " One curve per run: test error as training goes on."
+    )
+    return save(fig, out_dir, "fig10", "Fig. 10: training curves, logistic vs softmax", caption)

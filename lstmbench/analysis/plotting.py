@@ -1,0 +1,83 @@
+"""Shared figure plumbing: Agg backend, PNG + SVG output, captions, learning-rate colours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+
+@dataclass
+class Figure:
+    """A written figure: its key (e.g. "fig2"), title, caption and files."""
+
+    key: str
+    title: str
+    caption: str
+    png: Path
+    svg: Path
+    table: list[dict] = field(default_factory=list)  # rows, for figures that are tables
+
+
+def new_figure(width: float = 7.0, height: float = 4.5, columns: int = 1):
+    """A figure and its axes at a readable size."""
+    fig, axes = plt.subplots(1, columns, figsize=(width, height), squeeze=False)
+    return fig, list(axes[0])
+
+
+def save(fig, out_dir: Path, key: str, title: str, caption: str, table=None) -> Figure:
+    """Write PNG and SVG with the title on top; close the figure."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    png, svg = out_dir / f"{key}.png", out_dir / f"{key}.svg"
+    fig.savefig(png, dpi=110)
+    fig.savefig(svg)
+    plt.close(fig)
+    return Figure(key, title, caption, png, svg, table or [])
+
+
+def lr_norm(rates) -> LogNorm:
+    """A log colour scale spanning the learning rates given."""
+    rates = np.asarray(list(rates), dtype=float)
+    low, high = float(rates.min()), float(rates.max())
+    if low == high:
+        low, high = low / 2, high * 2
+    return LogNorm(low, high)
+
+
+def error_norm(errors) -> LogNorm:
+    """A log colour scale spanning the (positive) errors given."""
+    errors = np.asarray(list(errors), dtype=float)
+    positive = errors[errors > 0]
+    low = float(positive.min()) if len(positive) else 1e-3
+    high = max(float(errors.max()), low * 2)
+    return LogNorm(low, high)
+
+
+LR_CMAP = "coolwarm"  # blue (low) to red (high), as in the paper
+ERROR_CMAP = "viridis_r"
+
+
+def floor_errors(errors, floor: float = 1e-4) -> np.ndarray:
+    """Errors with zeros raised to a floor, so they can sit on a log axis."""
+    return np.maximum(np.asarray(errors, dtype=float), floor)
+
+
+def caption_counts(runs: list[dict], sweep: str, scale: str) -> str:
+    """'sweep X (scale S): N runs, D diverged'."""
+    diverged = sum(1 for r in runs if r["status"] == "diverged")
+    return f"Sweep {sweep} (scale {scale}): {len(runs)} runs, {diverged} diverged."
+
+
+def jitter(count: int, width: float = 0.25, seed: int = 0) -> np.ndarray:
+    """Small horizontal offsets so dots in one column do not hide each other."""
+    return np.random.default_rng(seed).uniform(-width, width, count)

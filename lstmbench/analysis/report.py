@@ -1,0 +1,328 @@
+"""The report: one self-contained HTML page (figures embedded) and a Markdown summary."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import platform
+import shlex
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from .. import __version__
+from . import figures_arch, figures_mnist, figures_types
+from .findings import Finding, evaluate_findings
+from .importance import importance
+from .plotting import Figure
+from .runs import FINISHED, PAPER_SPECS, MissingData, measured
+
+# Every figure of the paper this package draws, in the paper's order.
+FIGURES = [
+    ("fig2", "lr_hidden", figures_mnist.fig_lr_hidden),
+    ("fig3", "lr_hidden", figures_mnist.fig_best_runs),
+    ("fig4", "batch_momentum", figures_mnist.fig_batch_momentum),
+    ("fig5", "batch_momentum", figures_mnist.fig_lr_momentum),
+    ("fig7", "cell_types_mnist", figures_types.fig_types_mnist),
+    ("fig8", "cell_types_mnist", figures_types.fig_types_lr),
+    ("fig9", "cell_types_lines", figures_types.fig_types_lines),
+    ("fig10", "cell_types_lines", figures_types.fig_curves_output),
+    ("fig13", "bidi_ctc_mnist", figures_arch.fig_arch_hidden),
+    ("fig14", "bidi_ctc_mnist", figures_arch.fig_arch_lr),
+    ("fig15", "bidi_lines", figures_arch.fig_uni_bidi_lines),
+    ("fig16", "long_lines", figures_arch.fig_long_curves),
+]
+
+# The paper's own numbers: (what, sweep, paper's value, how to get ours from the runs).
+PAPER_NUMBERS = [
+    ("MNIST best test error (Sec. 4)", "batch_momentum", "0.73%", "best"),
+    ("MNIST 10th best test error (Fig. 3)", "lr_hidden", "0.8%-0.9%", "tenth"),
+    ("MNIST best test error, lr x hidden (Fig. 3)", "lr_hidden", "about 0.8%", "best"),
+    ("LSTMs trained, lr x hidden (Sec. 3)", "lr_hidden", "660", "count"),
+    ("LSTMs trained, batch x momentum (Sec. 4)", "batch_momentum", "427", "count"),
+    ("LSTMs trained, 12 types (Sec. 5)", "cell_types_mnist", "2101", "count"),
+    ("Long runs on text lines (Fig. 16)", "long_lines", "942", "count"),
+]
+
+
+@dataclass
+class Report:
+    """Where the report went and what it holds."""
+
+    html: Path
+    markdown: Path
+    figures: list[Figure]
+    missing: dict[str, str]  # figure key -> what to run
+    findings: list[Finding]
+
+
+def draw_figures(store, out_dir: Path) -> tuple[list[Figure], dict[str, str]]:
+    """Every figure the data allows; for the rest, the message saying which spec to run."""
+    drawn, absent = [], {}
+    for key, _, draw in FIGURES:
+        try:
+            drawn.append(draw(store, out_dir))
+        except MissingData as error:
+            absent[key] = str(error)
+    return drawn, absent
+
+
+def our_number(runs: list[dict], how: str) -> str:
+    """Our value for one of the paper's numbers."""
+    errors = sorted(r["best_error"] for r in measured(runs))
+    if how == "count":
+        return str(len(runs))
+    if how == "best":
+        return f"{errors[0]:.2%}" if errors else "-"
+    return f"{errors[9]:.2%}" if len(errors) >= 10 else f"- ({len(errors)} runs)"
+
+
+def sweep_summary(store) -> list[dict]:
+    """Per sweep: scale, run counts by status, compute time and elapsed time."""
+    rows = []
+    for entry in store.sweeps():
+        runs = store.runs(entry["name"])
+        counts = {s: sum(r["status"] == s for r in runs) for s in ("done", "diverged", "failed")}
+        compute = sum(r["wall_time"] for r in runs if r["wall_time"] == r["wall_time"])
+        times = [r["started"] for r in runs if r["started"]]
+        ends = [r["finished"] for r in runs if r["finished"]]
+        elapsed = _seconds_between(min(times), max(ends)) if times and ends else 0.0
+        rows.append(
+            {
+                "sweep": entry["name"],
+                "scale": entry["scale"],
+                "runs": len(runs),
+                **counts,
+                "compute": _duration(compute),
+                "elapsed": _duration(elapsed),
+            }
+        )
+    return rows
+
+
+def _seconds_between(start: str, end: str) -> float:
+    parse = datetime.datetime.fromisoformat
+    return max(0.0, (parse(end) - parse(start)).total_seconds())
+
+
+def _duration(seconds: float) -> str:
+    minutes, second = divmod(int(round(seconds)), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}h{minute:02d}m{second:02d}s" if hours else f"{minute}m{second:02d}s"
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the libraries that produced the numbers."""
+    found = {"lstmbench": __version__, "python": platform.python_version()}
+    for name in ("torch", "numpy", "scipy", "matplotlib", "optuna"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def provenance(store) -> dict[str, str]:
+    """Hosts, package versions and git revisions recorded with the runs."""
+    runs = [r for r in store.runs() if r["status"] in FINISHED]
+    return {
+        key: ", ".join(sorted({str(r[key]) for r in runs if r[key]})) or "-"
+        for key in ("host", "version", "git_rev")
+    }
+
+
+def write_report(store, out_dir: str | Path, command: list[str] | None = None) -> Report:
+    """Write DIR/report.html, DIR/report.md and the figures (DIR/figures/*.png|svg)."""
+    out_dir = Path(out_dir)
+    figure_dir = out_dir / "figures"
+    figures, absent = draw_figures(store, figure_dir)
+    findings = evaluate_findings(store)
+    command = command if command is not None else sys.argv
+    context = {
+        "database": str(store.path),
+        "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": shlex.join(["lstmbench", *command[1:]] if command else ["lstmbench"]),
+        "sweeps": sweep_summary(store),
+        "numbers": [
+            (what, sweep, paper, our_number(_finished(store, sweep), how))
+            for what, sweep, paper, how in PAPER_NUMBERS
+        ],
+        "importance": {s["name"]: importance(_finished(store, s["name"])) for s in store.sweeps()},
+        "versions": versions(),
+        "provenance": provenance(store),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path.write_text(render_html(figures, absent, findings, context))
+    md_path.write_text(render_markdown(figures, absent, findings, context))
+    return Report(html_path, md_path, figures, absent, findings)
+
+
+def _finished(store, sweep: str) -> list[dict]:
+    return [r for r in store.runs(sweep) if r["status"] in FINISHED]
+
+
+# -- HTML -----------------------------------------------------------------------------------
+
+_STYLE = """
+body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #bbb; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+th { background: #eee; }
+figure { margin: 2em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { font-size: 0.9em; color: #444; }
+.missing { background: #fff4e0; border: 1px solid #e0b060; padding: 0.6em; }
+.confirmed { background: #e3f6e3; } .contradicted, .not-confirmed { background: #fbe3e3; }
+.partly-confirmed, .inconclusive { background: #fff6d5; } .no-data { color: #888; }
+code, pre { background: #f4f4f4; }
+"""
+# Marks each figure once the browser has decoded it, so a check can see every one rendered.
+_SCRIPT = """
+window.addEventListener('load', () => {
+  const images = Array.from(document.querySelectorAll('img.figure'));
+  const shown = images.filter(i => i.complete && i.naturalWidth > 0);
+  shown.forEach(i => i.setAttribute('data-rendered', String(i.naturalWidth)));
+  document.body.setAttribute('data-figures', shown.length + '/' + images.length);
+});
+"""
+
+
+def _table(rows: list[dict] | list[tuple], header: list[str] | None = None) -> str:
+    if not rows:
+        return "<p>(none)</p>"
+    if isinstance(rows[0], dict):
+        header = header or list(rows[0])
+        rows = [[row[h] for h in header] for row in rows]
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _findings_html(findings: list[Finding]) -> str:
+    rows = []
+    for f in findings:
+        css = f.verdict.replace(" ", "-")
+        rows.append(
+            f"<tr class='{css}'><td>{html.escape(f.claim)}</td><td>{html.escape(f.sweep)}</td>"
+            f"<td><b>{html.escape(f.verdict)}</b></td><td>{html.escape(f.evidence)}</td></tr>"
+        )
+    return (
+        "<table><tr><th>paper's claim</th><th>sweep</th><th>our verdict</th>"
+        f"<th>evidence</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def render_html(figures, absent, findings, context) -> str:
+    """The whole report as one HTML page with the figures inlined as PNG data."""
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        "<title>lstmbench report</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        "<h1>lstmbench: Benchmarking of LSTM Networks, reproduced</h1>",
+        f"<p>Results database <code>{html.escape(context['database'])}</code>; generated "
+        f"{html.escape(context['generated'])}.</p>",
+        "<h2>Findings</h2>",
+        "<p>Each of the paper's conclusions tested across runs: Mann-Whitney (and Welch) tests "
+        "on log10 best error, 95% bootstrap intervals over runs, all p-values corrected "
+        "together by Holm-Bonferroni at 0.05. 'Equivalent' means the interval of the error "
+        "ratio lies within x1.25 either way.</p>",
+        _findings_html(findings),
+        "<h2>The paper's numbers beside ours</h2>",
+        _table(context["numbers"], ["quantity", "sweep", "paper", "ours"]),
+        "<h2>Sweeps and time taken</h2>",
+        _table(context["sweeps"]),
+        "<h2>Hyperparameter importance (fANOVA)</h2>",
+        "<p>Share of the variance of log10 best error explained by each setting, by optuna's "
+        "fANOVA evaluator over the finished runs of each sweep (as in Greff et al., "
+        "<i>LSTM: A Search Space Odyssey</i>).</p>",
+        _table(
+            [
+                (sweep, ", ".join(f"{k} {v:.0%}" for k, v in found.items()) or "too few runs")
+                for sweep, found in context["importance"].items()
+            ],
+            ["sweep", "importance"],
+        ),
+        "<h2>Figures</h2>",
+    ]
+    for figure in figures:
+        data = base64.b64encode(figure.png.read_bytes()).decode()
+        parts.append(
+            f"<figure id='{figure.key}'><img class='figure' alt='{html.escape(figure.title)}' "
+            f"src='data:image/png;base64,{data}'><figcaption><b>{html.escape(figure.title)}."
+            f"</b> {html.escape(figure.caption)}</figcaption></figure>"
+        )
+        if figure.table:
+            parts.append(_table(figure.table))
+    for key, message in absent.items():
+        parts.append(f"<div class='missing' id='{key}'>{key}: {html.escape(message)}</div>")
+    parts += [
+        "<h2>How this was made</h2>",
+        f"<pre>{html.escape(context['command'])}</pre>",
+        _table(list(context["versions"].items()), ["package", "version"]),
+        _table(list(context["provenance"].items()), ["recorded with the runs", "values"]),
+        "<p>Expected of each sweep (one spec per experiment, experiments/NAME.toml):</p>",
+        _table(list(PAPER_SPECS.items()), ["sweep", "paper experiment"]),
+        f"<script>{_SCRIPT}</script></body></html>",
+    ]
+    return "\n".join(parts)
+
+
+# -- Markdown -------------------------------------------------------------------------------
+
+
+def _md_table(rows, header: list[str] | None = None) -> str:
+    if not rows:
+        return "(none)\n"
+    if isinstance(rows[0], dict):
+        header = header or list(rows[0])
+        rows = [[row[h] for h in header] for row in rows]
+
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(figures, absent, findings, context) -> str:
+    """A Markdown summary: findings, numbers, time, figures (as files), provenance."""
+    findings_rows = [(f.claim, f.sweep, f"**{f.verdict}**", f.evidence) for f in findings]
+    parts = [
+        "# lstmbench report\n",
+        f"Results database `{context['database']}`, generated {context['generated']}.\n",
+        "## Findings\n",
+        "Mann-Whitney and Welch tests on log10 best error across runs, 95% bootstrap "
+        "intervals, Holm-Bonferroni over all tests at 0.05.\n",
+        _md_table(findings_rows, ["paper's claim", "sweep", "our verdict", "evidence"]),
+        "## The paper's numbers beside ours\n",
+        _md_table(context["numbers"], ["quantity", "sweep", "paper", "ours"]),
+        "## Sweeps and time taken\n",
+        _md_table(context["sweeps"]),
+        "## Hyperparameter importance (fANOVA)\n",
+        _md_table(
+            [
+                (sweep, ", ".join(f"{k} {v:.0%}" for k, v in found.items()) or "too few runs")
+                for sweep, found in context["importance"].items()
+            ],
+            ["sweep", "importance"],
+        ),
+        "## Figures\n",
+    ]
+    for figure in figures:
+        parts.append(f"![{figure.title}](figures/{figure.png.name})\n\n{figure.caption}\n")
+        if figure.table:
+            parts.append(_md_table(figure.table))
+    for key, message in absent.items():
+        parts.append(f"- {key}: not drawn: {message}")
+    parts += [
+        "\n## How this was made\n",
+        f"    {context['command']}\n",
+        _md_table(list(context["versions"].items()), ["package", "version"]),
+        _md_table(list(context["provenance"].items()), ["recorded with the runs", "values"]),
+    ]
+    return "\n".join(parts) + "\n"
