@@ -13,7 +13,11 @@ from .errors import UserError
 
 # Each feature adds its own subcommands: a module with add_commands(subparsers) that gives every
 # parser it adds a `handler` default (a function args -> exit status).
-COMMAND_MODULES: list[str] = ["lstmbench.lines.commands", "lstmbench.sweep.commands"]
+COMMAND_MODULES: list[str] = [
+    "lstmbench.lines.commands",
+    "lstmbench.analysis.commands",
+    "lstmbench.sweep.commands",
+]
 
 # Settings whose valid values argparse should list in its own error message.
 _CHOICES = {
