@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = [
     "lstmbench.lines.commands",
     "lstmbench.analysis.commands",
     "lstmbench.sweep.commands",
+    "lstmbench.bench_cli",
 ]
 
 # Settings whose valid values argparse should list in its own error message.
