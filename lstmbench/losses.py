@@ -27,14 +27,27 @@ def sequence_loss(
     input_lengths: torch.Tensor,
     target_lengths: torch.Tensor,
 ) -> torch.Tensor:
-    """Mean loss over the batch for logits (T, B, C); differentiable in logits.
+    """Mean loss over the batch for logits (T, B, C); differentiable in logits."""
+    per_sample = sample_losses(logits, output, target_mode, targets, input_lengths, target_lengths)
+    return per_sample.sum() / logits.shape[1]
+
+
+def sample_losses(
+    logits: torch.Tensor,
+    output: str,
+    target_mode: str,
+    targets: torch.Tensor,
+    input_lengths: torch.Tensor,
+    target_lengths: torch.Tensor,
+) -> torch.Tensor:
+    """Each sample's loss (B,) for logits (T, B, C), summed over its frames.
 
     softmax: cross-entropy against the frame targets; under CTC its value is the CTC
     negative log likelihood and its gradient exactly CTC's. logistic: half the squared error
     between per-class sigmoids and the (one-hot or aligned) targets; under CTC the alignment
     is computed on the outputs normalized to sum to one per frame, as clstm did.
     """
-    steps, batch, classes = logits.shape
+    steps, _, classes = logits.shape
     input_lengths = input_lengths.to(logits.device)
     mask = frame_mask(input_lengths, steps).to(logits.dtype)
     if output == "softmax":
@@ -46,11 +59,10 @@ def sequence_loss(
             cross_entropy = -(posteriors * log_probs).sum(dim=(0, 2))
             # Value of the CTC likelihood, gradient of the cross-entropy to the alignment.
             finite_nll = torch.where(torch.isfinite(nll), nll, cross_entropy.detach())
-            per_sample = cross_entropy - cross_entropy.detach() + finite_nll
-            return per_sample.sum() / batch
+            return cross_entropy - cross_entropy.detach() + finite_nll
         frames = fixed_position_targets(target_mode, targets, target_lengths, input_lengths)
         picked = log_probs.gather(2, frames.unsqueeze(2)).squeeze(2)
-        return -(picked * mask).sum() / batch
+        return -(picked * mask).sum(dim=0)
     probs = torch.sigmoid(logits)
     if target_mode == "ctc":
         normalized = probs.detach() / probs.detach().sum(dim=-1, keepdim=True)
@@ -59,4 +71,4 @@ def sequence_loss(
         frames = fixed_position_targets(target_mode, targets, target_lengths, input_lengths)
         wanted = F.one_hot(frames, classes).to(logits.dtype)
     squared = ((probs - wanted) ** 2).sum(dim=2)
-    return 0.5 * (squared * mask).sum() / batch
+    return 0.5 * (squared * mask).sum(dim=0)

@@ -100,7 +100,7 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path, mnist_
     store = ResultsStore(db)
     before = {r["run_id"]: r for r in store.runs("demo", "done")}
     assert 3 <= len(before) < 8
-    assert store.counts("demo")["running"] == 1  # the run it was killed in
+    assert store.counts("demo")["running"] >= 1  # the runs it was killed in
 
     rerun = subprocess.run([*command[:-1]], env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
