@@ -79,7 +79,7 @@ class RayExecutor:
         threads: int,
         plugins: list[str],
         address: str | None = None,
-        object_store_mb: int = 200,
+        object_store_mb: int = 100,
     ):
         try:
             import ray
