@@ -1,0 +1,109 @@
+"""CTC training on text lines, the codec kept with the model, and the line CLIs."""
+
+import numpy as np
+import pytest
+from conftest import shared_data
+from PIL import Image
+
+from lstmbench.cli import main
+from lstmbench.config import RunConfig
+from lstmbench.data import load_dataset
+from lstmbench.lines.generate import GenerationParams, generate
+from lstmbench.lines.recognize import load_line_model, score_lines
+from lstmbench.train import train_run
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("uw3like")
+    generate(GenerationParams("tiny", 0), cache, log=lambda message: None)
+    return cache
+
+
+@pytest.fixture(scope="module")
+def tiny(cache):
+    return load_dataset("uw3like:tiny", str(cache))
+
+
+@pytest.mark.slow
+def test_ctc_training_learns_to_read_lines(tiny):
+    train, _ = tiny
+    lines = train.subset(range(16))
+    config = RunConfig(
+        dataset="uw3like:tiny", hidden=32, lr=1e-2, batch_size=4, samples=1280, eval_every=320
+    )
+    result = train_run(config, datasets=(lines, lines), progress=False)
+    assert result.status == "done"
+    losses = [point["train_loss"] for point in result.curve]
+    assert losses[-1] < 0.6 * losses[0]
+    assert result.best_error < 0.95  # it reads some characters of the lines it learns from
+    error, hypotheses, _ = score_lines(result.model, lines)
+    assert error == pytest.approx(result.final_error)
+    assert any(len(h) > 0 for h in hypotheses)
+
+
+@pytest.fixture(scope="module")
+def run_dir(cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    args = ["train", "--dataset", "uw3like:tiny", "--data", str(cache), "--out", str(out)]
+    args += ["--quiet", "--hidden", "12", "--samples", "64", "--eval-every", "64"]
+    args += ["--direction", "uni", "--cell", "LSTM", "--batch-size", "16", "--lr", "1e-3"]
+    assert main(args) == 0
+    return next(out.iterdir())
+
+
+def test_checkpoint_keeps_the_codec(run_dir, tiny):
+    config, net, codec = load_line_model(run_dir)
+    assert codec.characters == tiny[0].codec.characters
+    assert config.direction == "uni" and net.classifier.out_features == codec.n_classes
+
+
+def test_eval_prints_cer_and_confusions(run_dir, cache, capsys):
+    assert main(["eval", str(run_dir), "--data", str(cache)]) == 0
+    printed = capsys.readouterr().out
+    assert "character error rate" in printed and "on 60 lines" in printed
+    assert "most frequent errors" in printed
+    uw3 = shared_data("uw3-sample")
+    assert main(["eval", str(run_dir), str(uw3)]) == 0
+    printed = capsys.readouterr().out
+    assert "on 50 lines" in printed
+    assert "not in the model's codec" in printed  # e.g. 'Z' never occurs in tiny's training text
+
+
+def test_ocr_prints_a_transcript_per_line(run_dir, tmp_path, capsys):
+    uw3 = shared_data("uw3-sample")
+    images = [str(uw3 / "010001.bin.png"), str(uw3 / "010002.bin.png")]
+    Image.new("L", (80, 30), 255).save(tmp_path / "blank.png")
+    code = main(["ocr", str(run_dir), *images, str(tmp_path / "blank.png")])
+    out, err = capsys.readouterr()
+    assert code == 1  # one image could not be read; the others were still transcribed
+    assert [line.split("\t")[0] for line in out.splitlines()] == images
+    assert "blank.png" in err and "cannot read" in err
+
+
+def test_ocr_refuses_a_model_without_a_codec(mnist_dir, tmp_path, capsys):
+    args = ["train", "--data", str(mnist_dir), "--out", str(tmp_path), "--quiet"]
+    args += ["--hidden", "4", "--samples", "32", "--eval-every", "32", "--eval-samples", "32"]
+    assert main(args) == 0
+    run = next(tmp_path.iterdir())
+    assert main(["ocr", str(run), str(shared_data("uw3-sample") / "010001.bin.png")]) == 2
+    assert "has no codec" in capsys.readouterr().err
+    assert main(["ocr", str(tmp_path / "missing"), "x.png"]) == 2
+
+
+def test_lines_show_draws_a_contact_sheet(tmp_path, capsys):
+    sheet = tmp_path / "sheet.png"
+    assert main(["lines", "show", str(shared_data("uw3-sample")), "-o", str(sheet)]) == 0
+    image = np.asarray(Image.open(sheet))
+    assert image.shape[1] >= 1000 and image.shape[0] > 20 * (48 + 32)
+    assert "50 lines read" in capsys.readouterr().out
+
+
+def test_train_on_real_line_directory(tmp_path, capsys):
+    uw3 = shared_data("uw3-sample")
+    args = ["train", "--dataset", f"lines:{uw3}", "--out", str(tmp_path), "--quiet"]
+    args += ["--hidden", "8", "--samples", "16", "--eval-every", "16", "--batch-size", "8"]
+    assert main(args) == 0
+    assert "best test error" in capsys.readouterr().out
+    assert main(["train", "--dataset", "lines:/no/such/dir", "--out", str(tmp_path)]) == 2
+    assert main(["train", "--dataset", f"lines:{uw3}", "--target", "end"]) == 2
