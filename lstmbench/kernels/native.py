@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -27,6 +28,16 @@ def _put_ninja_on_path() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
+def _cpu_signature() -> str:
+    """A short hash of the processor's feature flags: builds for -march=native differ by it."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next((line for line in info if line.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    return hashlib.sha1(flags.encode()).hexdigest()[:8]
+
+
 @functools.cache
 def native_kernel() -> ModuleType | None:
     """The compiled kernel module, or None (with one warning) when it cannot be built."""
@@ -37,7 +48,8 @@ def native_kernel() -> ModuleType | None:
 
         _put_ninja_on_path()
         return load(
-            name="lstmbench_spec_lstm",
+            # One build per processor type, so a cache shared between machines stays valid.
+            name=f"lstmbench_spec_lstm_{_cpu_signature()}",
             sources=[str(SOURCE)],
             extra_cflags=FLAGS,
             verbose=False,
