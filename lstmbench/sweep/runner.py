@@ -93,8 +93,14 @@ def make_executor(options: SweepOptions):
     return LocalExecutor(workers, threads, options.plugins)
 
 
-def run_sweep(spec: Spec, store: ResultsStore, options: SweepOptions) -> SweepSummary:
-    """Run every run of the spec at the chosen scale that is not finished yet."""
+def run_sweep(
+    spec: Spec, store: ResultsStore, options: SweepOptions, executor=None
+) -> SweepSummary:
+    """Run every run of the spec at the chosen scale that is not finished yet.
+
+    `executor` reuses running workers (e.g. for several sweeps); by default the options'
+    executor is started here and stopped at the end.
+    """
     check_options(options)
     pending = prepare(spec, store, options)
     packed = options.pack > 1
@@ -104,7 +110,8 @@ def run_sweep(spec: Spec, store: ResultsStore, options: SweepOptions) -> SweepSu
     if not tasks:
         progress.close()
         return SweepSummary(store.counts(spec.name), 0, 0.0)
-    executor = make_executor(options)
+    own_executor = executor is None
+    executor = executor or make_executor(options)
     in_flight: dict[Future, list[RunConfig]] = {}
     finished_now = 0
     stop_reason: str | None = None
@@ -126,7 +133,8 @@ def run_sweep(spec: Spec, store: ResultsStore, options: SweepOptions) -> SweepSu
                     if problem and stop_reason is None:
                         stop_reason = problem
     finally:
-        executor.shutdown()
+        if own_executor:
+            executor.shutdown()
         progress.show()
         progress.close()
     if stop_reason is not None:
