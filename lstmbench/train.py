@@ -140,11 +140,13 @@ def train_run(
     progress: bool = True,
     datasets: tuple[SequenceDataset, SequenceDataset] | None = None,
     on_evaluation: Callable[[dict], None] | None = None,
+    time_limit: float = 0.0,
 ) -> RunResult:
     """Train one network as configured; write result.json and model.pt under out_dir/run_id.
 
     `datasets` skips loading (train, test) by name; `on_evaluation` receives each curve point
-    as soon as it is measured (e.g. to store it, so an interrupted run loses nothing).
+    as soon as it is measured (e.g. to store it, so an interrupted run loses nothing);
+    `time_limit` > 0 ends training after that many seconds, with a last evaluation.
     """
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("device 'cuda' requested but torch sees no GPU; use --device cpu")
@@ -211,9 +213,10 @@ def train_run(
             seen += len(indices)
             losses.append(value)
             bar.update(len(indices))
-            if seen >= next_eval or seen >= total:
+            out_of_time = 0 < time_limit <= time.perf_counter() - start
+            if seen >= next_eval or seen >= total or out_of_time:
                 next_eval += config.eval_every
-                if not record_evaluation():
+                if not record_evaluation() or out_of_time:
                     running = False
                     break
     bar.close()

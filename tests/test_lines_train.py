@@ -1,5 +1,7 @@
 """CTC training on text lines, the codec kept with the model, and the line CLIs."""
 
+import json
+
 import numpy as np
 import pytest
 from conftest import shared_data
@@ -8,7 +10,7 @@ from PIL import Image
 from lstmbench.cli import main
 from lstmbench.config import RunConfig
 from lstmbench.data import load_dataset
-from lstmbench.lines.generate import GenerationParams, generate
+from lstmbench.lines.generate import PRESETS, GenerationParams, generate
 from lstmbench.lines.recognize import load_line_model, score_lines
 from lstmbench.train import train_run
 
@@ -107,3 +109,23 @@ def test_train_on_real_line_directory(tmp_path, capsys):
     assert "best test error" in capsys.readouterr().out
     assert main(["train", "--dataset", "lines:/no/such/dir", "--out", str(tmp_path)]) == 2
     assert main(["train", "--dataset", f"lines:{uw3}", "--target", "end"]) == 2
+
+
+def test_time_limited_benchmark_scores_generated_and_real_lines(cache, tmp_path, capsys):
+    uw3 = shared_data("uw3-sample")
+    args = ["lines", "benchmark", "--dataset", "uw3like:tiny", "--data", str(cache)]
+    args += ["--minutes", "0.02", "--hidden", "8", "--eval-every", "100000", "--eval-samples"]
+    args += ["10", "--real", str(uw3), "--out", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "held-out generated lines" in out and "on 50 real lines" in out
+    result = json.loads(next(tmp_path.glob("*/result.json")).read_text())
+    assert len(result["curve"]) == 1  # the time limit ended it, with one last evaluation
+    assert result["samples_seen"] < PRESETS["tiny"].train
+
+
+def test_measure_reports_generation_rate_and_data_wait(cache, capsys):
+    args = ["lines", "measure", "--data", str(cache), "--lines", "3", "--steps", "3"]
+    assert main(args + ["--hidden", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "lines/s" in out and "of which data" in out and "padded columns" in out

@@ -45,6 +45,25 @@ def add_commands(commands) -> None:
     add_runtime_options(measure)
     measure.set_defaults(handler=measure_command)
 
+    bench = actions.add_parser(
+        "benchmark", help="train for a fixed time, then CER on generated and real lines"
+    )
+    bench.add_argument("--dataset", default="uw3like:small", help="(default: uw3like:small)")
+    bench.add_argument("--minutes", type=float, default=30.0, help="training time (default: 30)")
+    bench.add_argument("--real", help="real lines scored without training on them (a directory)")
+    bench.add_argument("--cell", default="NPLSTM")
+    bench.add_argument("--direction", default="bidi")
+    bench.add_argument("--hidden", type=int, default=100)
+    bench.add_argument("--lr", type=float, default=1e-2)
+    bench.add_argument("--momentum", type=float, default=0.9)
+    bench.add_argument("--batch-size", type=int, default=4)
+    bench.add_argument("--eval-every", type=int, default=2000)
+    bench.add_argument("--eval-samples", type=int, default=300)
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--out", default="runs", help="where the run directory goes")
+    add_runtime_options(bench)
+    bench.set_defaults(handler=benchmark_command)
+
     make = _subcommands(commands.choices["data"]).add_parser(
         "make-lines", help="generate the UW3-like line set (once; reused from the cache)"
     )
@@ -219,4 +238,62 @@ def measure_command(args) -> int:
         f"{np.mean(padding):.1%} ({len(steps)} steps, batch {args.batch_size}, "
         f"BIDI NPLSTM {args.hidden})"
     )
+    return 0
+
+
+def benchmark_command(args) -> int:
+    """Train one line model for a fixed wall-clock time; print CER on held-out generated
+    lines and on real lines it never saw."""
+    from ..cli import setup_runtime
+    from ..config import RunConfig
+    from ..train import run_directory, train_run
+    from .dataset import load_line_set
+    from .recognize import score_lines
+
+    setup_runtime(args)
+    if args.minutes <= 0:
+        raise UserError(f"--minutes must be positive, got {args.minutes}")
+    config = RunConfig(
+        dataset=args.dataset,
+        cell=args.cell,
+        direction=args.direction,
+        hidden=args.hidden,
+        lr=args.lr,
+        momentum=args.momentum,
+        batch_size=args.batch_size,
+        samples=10**9,  # the time limit ends the run
+        eval_every=args.eval_every,
+        eval_samples=args.eval_samples,
+        seed=args.seed,
+    )
+    real = load_line_set(Path(args.real)) if args.real else None  # fail early on a bad path
+    result = train_run(
+        config,
+        args.data,
+        args.device,
+        args.out,
+        progress=False,
+        time_limit=60 * args.minutes,
+        on_evaluation=lambda p: print(
+            f"samples {p['samples']:>7}  loss {p['train_loss']:8.3f}  CER {p['test_error']:7.2%}"
+            f"  ({p['wall_time']:.0f} s)",
+            flush=True,
+        ),
+    )
+    from ..data import load_dataset
+
+    _, test = load_dataset(config.dataset, args.data, 0, config.seed)
+    error, _, _ = score_lines(result.model, test, args.device)
+    directory = run_directory(Path(args.out), config)
+    print(
+        f"{config.cell} {config.direction} {config.hidden}: {result.samples_seen} lines in "
+        f"{result.wall_time / 60:.1f} min; CER {error:.2%} on all {len(test)} held-out "
+        f"generated lines ({directory})"
+    )
+    if real is not None:
+        real = type(test)(real.images, real.texts, test.codec, real.names)
+        error, _, counts = score_lines(result.model, real, args.device)
+        print(f"CER {error:.2%} on {len(real)} real lines of {args.real} (never trained on)")
+        for (reference, output), count in counts.most_common(8):
+            print(f"  {reference or '(none)'!r:>8} -> {output or '(none)'!r:<8} {count}")
     return 0
