@@ -66,6 +66,8 @@ def test_round_trip_of_a_real_run(tmp_path, trained):
     for stored, measured in zip(curve, trained.curve, strict=True):
         assert stored == pytest.approx(measured)
     assert store.runs("lr_hidden", "failed") == [] and store.runs("other") == []
+    assert store.best_error("lr_hidden") == trained.best_error
+    assert math.isnan(store.best_error("other"))
 
 
 def test_failure_and_requeue(tmp_path):

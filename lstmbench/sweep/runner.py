@@ -197,8 +197,8 @@ class Progress:
         finished_now = finished - self.finished_at_start
         left = total - finished
         eta = elapsed / finished_now * left if finished_now else math.nan
-        best = [r["best_error"] for r in self.store.runs(self.sweep, "done")]
-        best_text = f"{min(best):.2%}" if best else "-"
+        best = self.store.best_error(self.sweep)
+        best_text = f"{best:.2%}" if math.isfinite(best) else "-"
         eta_text = _duration(eta) if math.isfinite(eta) else "?"
         return (
             f"{self.sweep}: {finished}/{total} finished ({counts['done']} done, "

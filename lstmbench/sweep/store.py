@@ -151,6 +151,9 @@ class ResultsStore:
             connection = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA busy_timeout = 60000")
+            # In WAL mode this survives any process crash; only a power cut may lose the
+            # last commits, which a resumed sweep simply runs again.
+            connection.execute("PRAGMA synchronous = NORMAL")
             self._connection, self._pid = connection, os.getpid()
         return self._connection
 
@@ -370,6 +373,11 @@ class ResultsStore:
             query, args = query + " WHERE sweep = ?", (sweep,)
         found = dict(self._db().execute(query + " GROUP BY status", args).fetchall())
         return {status: found.get(status, 0) for status in STATUSES}
+
+    def best_error(self, sweep: str) -> float:
+        """The lowest best error of a sweep's finished runs (NaN before any)."""
+        query = "SELECT MIN(best_error) FROM runs WHERE sweep = ? AND status = 'done'"
+        return _number(self._db().execute(query, (sweep,)).fetchone()[0])
 
     def runs(self, sweep: str | None = None, status: str | None = None) -> list[dict]:
         """One flat dict per run: its results, host and version, and every RunConfig field."""
