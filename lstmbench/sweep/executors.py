@@ -106,7 +106,7 @@ class RayExecutor:
                     log_to_driver=False,
                 )
                 self._started_here = True
-        except (ConnectionError, RuntimeError, ValueError) as error:
+        except Exception as error:  # Ray raises plain Exception, e.g. when startup times out
             raise UserError(
                 f"cannot reach a Ray cluster at {address or 'a new local cluster'} ({error}); "
                 "check --address (host:port of the head node) or leave it out for a local one"
