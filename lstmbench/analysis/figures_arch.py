@@ -14,6 +14,7 @@ from .plotting import (
     floor_errors,
     lr_norm,
     new_figure,
+    plain_ticks,
     save,
 )
 from .runs import architecture_label, measured, missing, sweep_runs, sweep_scale
@@ -36,6 +37,8 @@ def _by_condition(runs, ax, key: str, metric: str) -> None:
         best = [min(r["best_error"] for r in group if r[key] == v) for v in values]
         ax.plot(values, floor_errors(best), "-o", color=colour, ms=4, label=f"{label} (best)")
     ax.set(xscale="log", yscale="log", ylabel=f"best test {metric}")
+    if key == "hidden":
+        plain_ticks(ax.xaxis, [r[key] for r in runs])
     ax.legend(fontsize=8, loc="best")
 
 

@@ -15,6 +15,7 @@ from .plotting import (
     floor_errors,
     lr_norm,
     new_figure,
+    plain_ticks,
     save,
 )
 from .runs import converged, measured, missing, sweep_runs, sweep_scale
@@ -52,6 +53,7 @@ def fig_lr_hidden(store, out_dir: Path) -> Figure:
             label="diverged",
         )
     ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="hidden units (states)")
+    plain_ticks(ax.yaxis, [r["hidden"] for r in runs])
     fig.colorbar(points, ax=ax, label="best test error (fraction)")
     ax.legend(loc="best", fontsize=8)
     caption = (
@@ -88,7 +90,7 @@ def fig_best_runs(store, out_dir: Path) -> Figure:
     rows = best_runs_table(runs)
     if not rows:
         raise missing("lr_hidden", "Fig. 3", "no run measured an error")
-    columns = list(rows[0])
+    columns = [c for c in rows[0] if c != "run"]  # the ids are in the report's own table
     fig, (ax,) = new_figure(9, 0.6 + 0.32 * (len(rows) + 1))
     ax.axis("off")
     table = ax.table(

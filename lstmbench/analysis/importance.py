@@ -18,14 +18,14 @@ MIN_RUNS = 8
 def importance(runs: list[dict], seed: int = 0) -> dict[str, float]:
     """Share of the variance of log10(best error) each varied setting explains (sums to 1).
 
-    Empty when fewer than MIN_RUNS runs measured an error or no setting varies.
+    Empty when fewer than MIN_RUNS runs measured an error, or neither settings nor errors vary.
     """
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
     runs = measured(runs)
-    if len(runs) < MIN_RUNS:
+    if len(runs) < MIN_RUNS or len({r["best_error"] for r in runs}) < 2:
         return {}
     distributions = {}
     for name, log in NUMERIC.items():

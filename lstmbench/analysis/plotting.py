@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 
 @dataclass
@@ -28,7 +29,9 @@ class Figure:
 
 def new_figure(width: float = 7.0, height: float = 4.5, columns: int = 1):
     """A figure and its axes at a readable size."""
-    fig, axes = plt.subplots(1, columns, figsize=(width, height), squeeze=False)
+    fig, axes = plt.subplots(
+        1, columns, figsize=(width, height), squeeze=False, layout="constrained"
+    )
     return fig, list(axes[0])
 
 
@@ -37,12 +40,28 @@ def save(fig, out_dir: Path, key: str, title: str, caption: str, table=None) -> 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    for ax in fig.axes:
+        _tidy_log_ticks(ax)
     png, svg = out_dir / f"{key}.png", out_dir / f"{key}.svg"
     fig.savefig(png, dpi=110)
+    fig.set_layout_engine("none")  # laid out once for the PNG; the SVG reuses that layout
     fig.savefig(svg)
     plt.close(fig)
     return Figure(key, title, caption, png, svg, table or [])
+
+
+def _tidy_log_ticks(ax) -> None:
+    """Drop minor tick labels on log axes spanning a decade or more (they collide)."""
+    for axis, (low, high) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        if axis.get_scale() == "log" and low > 0 and high / low >= 10:
+            axis.set_minor_formatter(NullFormatter())
+
+
+def plain_ticks(axis, values) -> None:
+    """Ticks at exactly these values, written as plain numbers (e.g. hidden sizes)."""
+    axis.set_ticks(sorted(set(values)))
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(NullFormatter())
 
 
 def lr_norm(rates) -> LogNorm:
