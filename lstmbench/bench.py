@@ -57,7 +57,7 @@ class Case:
     """One row of the table: an implementation at one size."""
 
     cell: str  # BASELINE, a registered cell name
-    impl: str  # "cudnn/mkldnn" for the baseline, else fast | reference
+    impl: str  # "torch" for the baseline, else the network's impl: fast | reference
     shape: Shape
     direction: str
     batch: int
@@ -77,7 +77,7 @@ class Row:
     hidden: int
     samples_per_s: float
     step_ms: float
-    ratio: float  # samples/s over the baseline's at the same size
+    ratio: float  # samples/s over the baseline's at the same size (nan without a baseline)
     gflops: float
     peak_percent: float  # of the sgemm rate measured in the same run
     peak_memory_mb: float | None
@@ -156,7 +156,7 @@ def build_model(case: Case) -> nn.Module:
 
 
 def matrix_flops(case: Case) -> float:
-    """Multiply-add FLOPs of the matrix products in one training step (forward + backward)."""
+    """Nominal FLOPs of the matrix products of one training step (forward + backward)."""
     shape = case.shape
     directions = 2 if case.direction == "bidi" else 1
     model = build_model(case)
@@ -195,16 +195,32 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def median_time(step: Callable[[], None], device: str, min_time: float, min_repeats: int) -> float:
-    """Median seconds of `step` over at least min_repeats runs lasting min_time in all."""
-    times: list[float] = []
+def interleaved_medians(
+    steps: list[Callable[[], None]], device: str, min_time: float, min_repeats: int
+) -> list[float]:
+    """Median seconds of each step, timed in turns (one run of each per round).
+
+    Taking turns spreads any change in the machine's load over all of them alike, so their
+    ratios stay fair on a busy machine. Rounds go on until each step has run min_repeats
+    times and the rounds have lasted min_time per step.
+    """
+    times: list[list[float]] = [[] for _ in steps]
     start = time.perf_counter()
-    while len(times) < min_repeats or time.perf_counter() - start < min_time:
-        begin = time.perf_counter()
-        step()
-        synchronize(device)
-        times.append(time.perf_counter() - begin)
-    return statistics.median(times)
+    while len(times[0]) < min_repeats or time.perf_counter() - start < min_time * len(steps):
+        for step, record in zip(steps, times, strict=True):
+            begin = time.perf_counter()
+            step()
+            synchronize(device)
+            record.append(time.perf_counter() - begin)
+    return [statistics.median(record) for record in times]
+
+
+def size_groups(cases: list[Case]) -> list[list[int]]:
+    """Indices of the cases of each size (shape, direction, batch, hidden), in grid order."""
+    groups: dict[tuple, list[int]] = {}
+    for index, case in enumerate(cases):
+        groups.setdefault((case.shape, case.direction, case.batch, case.hidden), []).append(index)
+    return list(groups.values())
 
 
 def _rss(key: str) -> int:
@@ -321,34 +337,42 @@ def run_bench(
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     rows: list[Row] = []
-    baseline: tuple[float, float | None] = (float("nan"), None)
-    for case, step, peak in zip(cases, steps, memory, strict=True):
-        seconds = median_time(step, device, min_time, min_repeats)
-        rate = case.batch / seconds
-        if case.cell == BASELINE:
-            baseline = (rate, peak)
-        gflops = matrix_flops(case) / seconds / 1e9
-        row = Row(
-            cell=case.cell,
-            impl=case.impl,
-            kernel=kernel_name(case, device),
-            shape=case.shape.name,
-            direction=case.direction,
-            batch=case.batch,
-            hidden=case.hidden,
-            samples_per_s=rate,
-            step_ms=seconds * 1e3,
-            ratio=rate / baseline[0],
-            gflops=gflops,
-            peak_percent=100.0 * gflops / sgemm,
-            peak_memory_mb=peak,
-            memory_ratio=peak / baseline[1] if peak is not None and baseline[1] else None,
-            clstm_samples_per_s=clstm_figure(case),
-        )
-        rows.append(row)
-        if on_row:
-            on_row(row)
+    for group in size_groups(cases):
+        seconds = interleaved_medians([steps[i] for i in group], device, min_time, min_repeats)
+        rates = {i: cases[i].batch / t for i, t in zip(group, seconds, strict=True)}
+        base = next((i for i in group if cases[i].cell == BASELINE), None)
+        for index, step_seconds in zip(group, seconds, strict=True):
+            row = make_row(cases[index], device, step_seconds, memory[index], sgemm)
+            if base is not None:
+                row.ratio = rates[index] / rates[base]
+                peak, base_peak = memory[index], memory[base]
+                row.memory_ratio = peak / base_peak if peak is not None and base_peak else None
+            rows.append(row)
+            if on_row:
+                on_row(row)
     return facts, rows
+
+
+def make_row(case: Case, device: str, seconds: float, peak: float | None, sgemm: float) -> Row:
+    """A table row for a case timed at `seconds` per step (ratios filled in by the caller)."""
+    gflops = matrix_flops(case) / seconds / 1e9
+    return Row(
+        cell=case.cell,
+        impl=case.impl,
+        kernel=kernel_name(case, device),
+        shape=case.shape.name,
+        direction=case.direction,
+        batch=case.batch,
+        hidden=case.hidden,
+        samples_per_s=case.batch / seconds,
+        step_ms=seconds * 1e3,
+        ratio=float("nan"),
+        gflops=gflops,
+        peak_percent=100.0 * gflops / sgemm,
+        peak_memory_mb=peak,
+        memory_ratio=None,
+        clstm_samples_per_s=clstm_figure(case),
+    )
 
 
 def kernel_name(case: Case, device: str) -> str:

@@ -55,7 +55,10 @@ def add_commands(subparsers) -> None:
         "--no-reference", action="store_true", help="leave out the step-by-step reference rows"
     )
     parser.add_argument(
-        "--min-time", type=float, default=1.0, help="seconds to time each row at least (1.0)"
+        "--min-time",
+        type=float,
+        default=1.0,
+        help="seconds to time each row at least, in turns with the other rows of its size (1.0)",
     )
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed steps per row at least; median (3)"
