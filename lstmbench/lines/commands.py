@@ -285,6 +285,8 @@ def benchmark_command(args) -> int:
     _, test = load_dataset(config.dataset, args.data, 0, config.seed)
     error, _, _ = score_lines(result.model, test, args.device)
     directory = run_directory(Path(args.out), config)
+    if result.status != "done":
+        print(f"the run {result.status}: {result.reason} (try a smaller --lr)")
     print(
         f"{config.cell} {config.direction} {config.hidden}: {result.samples_seen} lines in "
         f"{result.wall_time / 60:.1f} min; CER {error:.2%} on all {len(test)} held-out "
