@@ -203,3 +203,16 @@ def test_importance_ranks_the_setting_that_matters(store):
     found = importance(store.runs("lr_hidden"))
     assert set(found) == {"lr", "hidden"}
     assert found["lr"] > 0.8 > found["hidden"]
+
+
+def test_best_lr_scaling_with_momentum_drawn_at_random(store):
+    rng = np.random.default_rng(12)
+    rows = []
+    for _ in range(150):
+        momentum, lr = rng.uniform(0, 0.95), 10 ** rng.uniform(-4, -1)
+        effective = np.log10(lr / (1 - momentum))
+        error = 0.01 * 10 ** (0.3 * (effective + 2) ** 2) * np.exp(rng.normal(0, 0.05))
+        rows.append({"momentum": momentum, "lr": lr, "best_error": min(error, 1.0)})
+    add_runs(store, "batch_momentum", rows)
+    finding = verdict_of(store, "lr_momentum")
+    assert finding.verdict == F.CONFIRMED, finding.evidence

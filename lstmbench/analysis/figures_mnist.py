@@ -18,8 +18,8 @@ from .plotting import (
     plain_ticks,
     save,
 )
-from .runs import converged, measured, missing, sweep_runs, sweep_scale
-from .stats import best_values_by_group
+from .runs import converged, learned, measured, missing, sweep_runs, sweep_scale
+from .stats import best_values_by_group, group_values
 
 BEST_ROWS = 10
 
@@ -136,10 +136,11 @@ def fig_batch_momentum(store, out_dir: Path) -> Figure:
 
 
 def best_lr_by_momentum(runs: list[dict]) -> dict[float, float]:
-    """Momentum -> best learning rate (geometric mean over the best fifth of its runs)."""
-    ok = converged(runs)
+    """Momentum (or, when drawn at random, its bin's median) -> best learning rate: the
+    geometric mean over the best fifth of that momentum's runs that learned."""
+    ok = learned(converged(runs))
     best = best_values_by_group(
-        [r["momentum"] for r in ok],
+        group_values([r["momentum"] for r in ok]),
         np.log([r["lr"] for r in ok]),
         [r["best_error"] for r in ok],
     )
@@ -158,13 +159,13 @@ def fig_lr_momentum(store, out_dir: Path) -> Figure:
     constant = float(np.exp(np.mean(np.log(rates / (1 - momenta)))))
     line = np.linspace(momenta.min(), momenta.max(), 100)
     fig, (ax,) = new_figure(6.5, 4.5)
-    ok = converged(runs)
+    ok = learned(converged(runs))
     ax.scatter(
         [r["momentum"] for r in ok],
         [r["lr"] for r in ok],
         c="lightgrey",
         s=12,
-        label="converged runs",
+        label="runs that learned (error < 80%)",
     )
     ax.plot(momenta, rates, "o", color="C3", ms=8, label="best learning rate per momentum")
     ax.plot(line, constant * (1 - line), "--", color="k", label=f"{constant:.3g} x (1 - momentum)")
@@ -172,7 +173,8 @@ def fig_lr_momentum(store, out_dir: Path) -> Figure:
     ax.legend(fontsize=8)
     caption = (
         caption_counts(runs, "batch_momentum", sweep_scale(store, "batch_momentum"))
-        + " Best rate per momentum: geometric mean over its best fifth of runs. The dashed line"
+        + " Best rate per momentum (per momentum quintile when momentum is drawn at random):"
+        " geometric mean over its best fifth of runs. The dashed line"
         " keeps lr/(1-momentum) constant, the paper's 1/(1-momentum) scaling."
     )
     return save(fig, out_dir, "fig5", "Fig. 5: best learning rate vs momentum", caption)

@@ -19,17 +19,14 @@ from .runs import (
     MissingData,
     architecture_label,
     converged,
+    learned,
     measured,
     parse_compare_sweep,
     sweep_runs,
 )
-from .stats import bootstrap_ci, compare_groups, holm
+from .stats import bootstrap_ci, compare_groups, group_values, holm
 
 ALPHA = 0.05
-# A run "learned" when its best error is well below chance (MNIST 90%, lines about 100%).
-# Claims of no difference are tested on such runs only: runs stuck at chance all score alike
-# and would make any two groups look equivalent.
-LEARNED = 0.8
 EQUIVALENCE = math.log10(1.25)
 MIN_GROUP = 3
 ERROR_FLOOR = 1e-4
@@ -67,11 +64,6 @@ class Finding:
     verdict: str = NO_DATA
     evidence: str = ""
     note: str = ""
-
-
-def learned(runs: list[dict]) -> list[dict]:
-    """The runs whose best error is well below chance."""
-    return [r for r in measured(runs) if r["best_error"] < LEARNED]
 
 
 def log_errors(runs: list[dict]) -> np.ndarray:
@@ -124,14 +116,6 @@ def check_smoothness(store) -> list[Test]:
     return tests
 
 
-def bins(values: np.ndarray, count: int = 4) -> np.ndarray:
-    """The values themselves when they repeat; else quantile bins (drawn values never repeat)."""
-    if len(np.unique(values)) <= len(values) / 3:
-        return values
-    edges = np.quantile(values, np.linspace(0, 1, count + 1)[1:-1])
-    return np.digitize(values, edges).astype(float)
-
-
 def smoothness(
     runs: list[dict], key: str, within: str, permutations: int = 2000, seed: int = 0
 ) -> tuple[float, tuple[float, float], float]:
@@ -139,7 +123,7 @@ def smoothness(
     to the mean over random pairs; its bootstrap interval; a permutation p-value."""
     y = log_errors(runs)
     x = np.log10([r[key] for r in runs])
-    groups = bins(np.log10([r[within] for r in runs]))
+    groups = group_values(np.log10([r[within] for r in runs]), 4)
 
     def ratio_of(indices: np.ndarray, shuffle: np.random.Generator | None = None) -> float:
         ys, xs, gs = y[indices], x[indices], groups[indices]
@@ -205,7 +189,7 @@ def check_no_effect(store, key: str, name: str) -> list[Test]:
 
 def momentum_scaling(runs: list[dict], seed: int = 0) -> tuple[float, tuple[float, float], float]:
     """Slope of log best-lr on log(1-momentum), bootstrap interval over runs, permutation p."""
-    ok = converged(runs)
+    ok = learned(converged(runs))
 
     def slope(sample: list[dict]) -> float:
         best = best_lr_by_momentum(sample)
@@ -237,8 +221,8 @@ def momentum_scaling(runs: list[dict], seed: int = 0) -> tuple[float, tuple[floa
 def check_momentum_scaling(store) -> list[Test]:
     """The best learning rate falls in proportion to (1 - momentum): log-log slope 1."""
     runs = sweep_runs(store, "batch_momentum", "the 1/(1-momentum) finding")
-    if len({r["momentum"] for r in converged(runs)}) < 3:
-        raise ValueError("needs converged runs at three momenta or more")
+    if len(best_lr_by_momentum(runs)) < 3:
+        raise ValueError("needs runs that learned at three momenta (or momentum bins) or more")
     slope, ci, p = momentum_scaling(runs)
     test = Test(
         "slope of log best lr on log(1 - momentum) > 0 (permutation test)",

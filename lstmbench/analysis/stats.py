@@ -141,3 +141,17 @@ def best_values_by_group(
         chosen = members[np.argsort(scores[members], kind="stable")[:keep]]
         best[float(group)] = float(np.mean(values[chosen]))
     return best
+
+
+def group_values(values: Sequence[float], count: int = 5) -> np.ndarray:
+    """Values to group runs by: the values themselves when they repeat (a grid), else the
+    median of each value's quantile bin (drawn values never repeat)."""
+    values = np.asarray(values, dtype=float)
+    if len(np.unique(values)) <= len(values) / 3:
+        return values
+    edges = np.quantile(values, np.linspace(0, 1, count + 1)[1:-1])
+    labels = np.digitize(values, edges)
+    grouped = np.empty_like(values)
+    for label in np.unique(labels):
+        grouped[labels == label] = np.median(values[labels == label])
+    return grouped
