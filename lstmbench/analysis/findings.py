@@ -411,7 +411,7 @@ PAPER_CHECKS = [
     ),
     Check(
         "lr_momentum",
-        "The best learning rate scales with 1/(1-momentum): lr x 1/(1-m) is constant (Fig. 5)",
+        "The best learning rate scales with 1/(1-momentum): lr/(1-m) stays constant (Fig. 5)",
         "batch_momentum",
         "scaling",
         check_momentum_scaling,
