@@ -14,11 +14,12 @@ from .native import native_kernel
 __all__ = ["Layout", "backend_name", "spec_lstm_sequence"]
 
 
+NATIVE_DTYPES = (torch.float32, torch.float64)
+
+
 def backend_name(x: torch.Tensor) -> str:
     """Which kernel runs for an input like x: "native" (C++) or "generic" (torch ops)."""
-    native = (
-        x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and native_kernel()
-    )
+    native = x.device.type == "cpu" and x.dtype in NATIVE_DTYPES and native_kernel()
     return "native" if native else "generic"
 
 
@@ -29,7 +30,7 @@ class _Native:
     def forward(x, w_ih, w_hh, bias, peep, layout):
         empty = x.new_empty(0)
         return native_kernel().forward(
-            x, w_ih, w_hh, bias, empty if peep is None else peep, layout.codes()
+            x, w_ih, w_hh, bias, empty if peep is None else peep, layout.codes
         )
 
     @staticmethod
@@ -44,7 +45,7 @@ class _Native:
             y,
             c,
             acts,
-            layout.codes(),
+            layout.codes,
             need_dx,
         )
         return dx, dw_ih, dw_hh, dbias, (dpeep if peep is not None else None)
@@ -72,14 +73,9 @@ class _SpecLSTMSequence(torch.autograd.Function):
 def spec_lstm_sequence(cell, x: torch.Tensor) -> torch.Tensor:
     """Outputs (T, B, H) of a SpecLSTMCell over x (T, B, I), by the fast path."""
     kernel = _Native if backend_name(x) == "native" else generic
-    weights = [cell.weight_ih, cell.weight_hh, cell.bias]
     peep = cell.peephole
     return _SpecLSTMSequence.apply(
-        x.contiguous(),
-        *(w.contiguous() for w in weights),
-        peep.contiguous() if peep is not None else None,
-        _layout(cell.spec),
-        kernel,
+        x.contiguous(), cell.weight_ih, cell.weight_hh, cell.bias, peep, _layout(cell.spec), kernel
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ..cells.spec import NONLINEARITIES, CellSpec
@@ -42,6 +43,7 @@ class Layout:
             blocks=len(spec.blocks),
         )
 
+    @functools.cached_property
     def codes(self) -> list[int]:
         """The seven integers the C++ kernel reads (g, h, i, r, o gates, coupled, peepholes)."""
         return [
