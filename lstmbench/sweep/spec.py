@@ -100,18 +100,6 @@ class Spec:
             raise UserError(f"unknown scale {scale!r}; valid scales: {', '.join(SCALES)}")
         return self.scales[scale]
 
-    def datasets(self) -> set[str]:
-        """Every dataset name the spec uses at any scale."""
-        names = {self.fixed.get("dataset", "mnist")}
-        names.update(s.fixed["dataset"] for s in self.scales.values() if "dataset" in s.fixed)
-        for dimension in [
-            *self.sweep.values(),
-            *(d for s in self.scales.values() for d in s.sweep.values()),
-        ]:
-            if dimension.setting == "dataset":
-                names.update(dimension.values)
-        return names
-
     def expand(self, scale: str) -> list[RunConfig]:
         """The run configs of a scale, in a fixed order (duplicates dropped)."""
         runs = _expand(self, scale)
