@@ -29,7 +29,7 @@ samples = {samples}
 eval_every = 100
 eval_samples = 100
 [sweep]
-hidden = {{ values = [4, 5] }}
+hidden = {{ values = {hidden} }}
 lr = {{ log_uniform = [1e-3, 1e-1] }}
 [scales.tiny]
 runs = {runs}
@@ -41,6 +41,9 @@ runs = 2
 
 # A plugin cell that breaks for one hidden size, to see a failing run recorded.
 PLUGIN = """
+import os
+import signal
+
 import torch
 from lstmbench.cells import RecurrentCell, register_cell
 
@@ -57,6 +60,8 @@ class Fragile(RecurrentCell):
     def step(self, x, state):
         if self.hidden_size == 5:
             raise RuntimeError("fragile cell cannot have 5 states")
+        if self.hidden_size == 6:
+            os.kill(os.getpid(), signal.SIGKILL)  # the worker process dies
         h = torch.tanh(self.linear(torch.cat([x, state[0]], 1)))
         return h, (h,)
 
@@ -65,9 +70,10 @@ register_cell("FRAGILE", Fragile)
 """
 
 
-def write_spec(tmp_path, name="demo", cell="LSTM", samples=200, runs=4):
+def write_spec(tmp_path, name="demo", cell="LSTM", samples=200, runs=4, hidden=(4, 5)):
     path = tmp_path / f"{name}.toml"
-    path.write_text(SPEC.format(name=name, cell=cell, samples=samples, runs=runs))
+    text = SPEC.format(name=name, cell=cell, samples=samples, runs=runs, hidden=list(hidden))
+    path.write_text(text)
     return path
 
 
@@ -117,18 +123,19 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path, mnist_
 
 def test_a_run_that_raises_is_stored_as_failed_and_the_sweep_goes_on(tmp_path, mnist_dir):
     (tmp_path / "fragile_cells.py").write_text(PLUGIN)
-    spec = write_spec(tmp_path, name="fragile", cell="FRAGILE", samples=100, runs=4)
+    spec = write_spec(tmp_path, "fragile", "FRAGILE", samples=100, runs=6, hidden=(4, 5, 6))
     db = tmp_path / "results.db"
     env = environment(mnist_dir, tmp_path)
-    command = [*sweep_command(spec, db), "--plugin", "fragile_cells", "--workers", "2"]
+    command = [*sweep_command(spec, db), "--plugin", "fragile_cells", "--workers", "1"]
     finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 1, finished.stderr
-    assert "2 done, 0 diverged, 2 failed" in finished.stdout
+    assert "2 done, 0 diverged, 4 failed" in finished.stdout
     store = ResultsStore(db)
-    for run in store.runs("fragile", "failed"):
-        assert run["hidden"] == 5
-        assert "RuntimeError: fragile cell cannot have 5 states" in run["error"]
-        assert "Traceback" in run["error"] or "line" in run["error"]
+    errors = {run["hidden"]: run["error"] for run in store.runs("fragile", "failed")}
+    assert sorted(errors) == [5, 6]
+    assert "RuntimeError: fragile cell cannot have 5 states" in errors[5]
+    assert "in step" in errors[5]  # where it was raised
+    assert "the worker process died" in errors[6]
     assert {r["hidden"] for r in store.runs("fragile", "done")} == {4}
     status = subprocess.run(
         [sys.executable, "-m", "lstmbench.cli", "sweep", "status", "--db", str(db), "--failed"],
@@ -136,7 +143,7 @@ def test_a_run_that_raises_is_stored_as_failed_and_the_sweep_goes_on(tmp_path, m
         capture_output=True,
         text=True,
     )
-    assert "4 runs: 2 done, 2 failed" in status.stdout
+    assert "6 runs: 2 done, 4 failed" in status.stdout
     assert "fragile cell cannot have 5 states" in status.stdout
 
 

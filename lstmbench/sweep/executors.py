@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class LocalExecutor:
     def __init__(self, workers: int, threads: int, plugins: list[str]):
         self.workers, self.threads, self.plugins = workers, threads, list(plugins)
         self._pool = self._start()
+        self._pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # task -> pool
 
     def _start(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -47,12 +49,15 @@ class LocalExecutor:
 
     def submit(self, configs: list[dict], data_path: str | None, packed: bool) -> Future:
         """Start one task."""
-        return self._pool.submit(run_task, configs, data_path, packed)
+        future = self._pool.submit(run_task, configs, data_path, packed)
+        self._pools[future] = self._pool
+        return future
 
-    def restart(self) -> None:
-        """Replace a pool whose worker died (e.g. killed for memory)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = self._start()
+    def restart(self, failed: Future) -> None:
+        """Replace the pool after a worker died (e.g. killed for memory), once per pool."""
+        if self._pools.pop(failed, None) is self._pool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._start()
 
     def shutdown(self) -> None:
         """Stop the workers."""
@@ -120,7 +125,7 @@ class RayExecutor:
         reference = self._task.remote(configs, data_path, packed, self.threads, self.plugins)
         return reference.future()
 
-    def restart(self) -> None:
+    def restart(self, failed: Future) -> None:
         """Nothing to restart: Ray replaces dead workers itself."""
 
     def shutdown(self) -> None:

@@ -150,7 +150,7 @@ def _outcomes(future: Future, task: list[RunConfig], executor) -> list[dict]:
     try:
         return future.result()
     except BrokenProcessPool as error:
-        executor.restart()
+        executor.restart(future)
         died = failure(RuntimeError(f"the worker process died ({error})"))
         return [died] * len(task)
     except Exception as error:  # e.g. a Ray worker lost with its node
