@@ -48,3 +48,45 @@ def test_a_sweep_on_a_local_ray_cluster(tmp_path, mnist_dir):
     # Run again: nothing is left to do, and nothing is repeated.
     again = run_sweep(spec, store, options)
     assert again.finished_now == 0 and again.counts["done"] == 6
+
+
+CLUSTER = """
+import sys, time
+import ray
+ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_sweep_on_an_existing_ray_cluster_by_address(tmp_path, mnist_dir, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    # A throwaway cluster on this machine only: no token to hand from its head to the runner.
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+
+    path = tmp_path / "ray_demo.toml"
+    path.write_text(SPEC.replace("runs = 6\n[scales.small]", "runs = 2\n[scales.small]"))
+    cluster = subprocess.Popen(
+        [sys.executable, "-c", CLUSTER],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=dict(os.environ),
+    )
+    try:
+        address = cluster.stdout.readline().strip()
+        assert ":" in address, "the Ray head did not start"
+        store = ResultsStore(tmp_path / "results.db")
+        options = SweepOptions(
+            executor="ray", address=address, data_path=str(mnist_dir), pack=1, progress=False
+        )
+        summary = run_sweep(load_spec(path), store, options)
+        assert summary.finished_now == 2 and summary.counts["done"] == 2
+        assert all(len(store.curve(r["run_id"])) == 2 for r in store.runs("ray_demo"))
+    finally:
+        cluster.send_signal(signal.SIGINT)  # its driver shuts its cluster down on the way out
+        cluster.wait(60)
