@@ -121,7 +121,7 @@ def test_compare_puts_a_users_cell_on_the_paper_figures(tiny_db, tmp_path, mnist
     drawn = measured(with_compared(store, "cell_types_mnist", "Fig. 7"))
     assert {"logistic GRU", "softmax GRU"} & set(type_order(drawn))
     figure = fig_types_mnist(store, tmp_path / "figs")
-    assert f"{len(drawn)} runs" in figure.caption
+    assert f"{len(drawn)} runs" in figure.caption and "compare`: GRU." in figure.caption
 
 
 def test_compare_refuses_an_unknown_cell(tmp_path, capsys):

@@ -135,10 +135,12 @@ def fig_batch_momentum(store, out_dir: Path) -> Figure:
     return save(fig, out_dir, "fig4", "Fig. 4: MNIST error vs batch size and momentum", caption)
 
 
-def best_lr_by_momentum(runs: list[dict]) -> dict[float, float]:
+def best_lr_by_momentum(runs: list[dict], only_learned: bool = True) -> dict[float, float]:
     """Momentum (or, when drawn at random, its bin's median) -> best learning rate: the
-    geometric mean over the best fifth of that momentum's runs that learned."""
-    ok = learned(converged(runs))
+    geometric mean over the best fifth of that momentum's converged runs (that learned)."""
+    ok = learned(converged(runs)) if only_learned else converged(runs)
+    if not ok:
+        return {}
     best = best_values_by_group(
         group_values([r["momentum"] for r in ok]),
         np.log([r["lr"] for r in ok]),
@@ -150,7 +152,10 @@ def best_lr_by_momentum(runs: list[dict]) -> dict[float, float]:
 def fig_lr_momentum(store, out_dir: Path) -> Figure:
     """Fig. 5: best learning rate against momentum, with the lr proportional to (1 - m) line."""
     runs = sweep_runs(store, "batch_momentum", "Fig. 5")
-    best = best_lr_by_momentum(runs)
+    best, note = best_lr_by_momentum(runs), ""
+    if len(best) < 2:  # nothing learned yet: show where the least bad runs were, and say so
+        best = best_lr_by_momentum(runs, only_learned=False)
+        note = " No run got below 80% error, so these best rates say little."
     if len(best) < 2:
         raise missing("batch_momentum", "Fig. 5", "needs converged runs at two momenta or more")
     momenta = np.array(sorted(best))
@@ -159,13 +164,13 @@ def fig_lr_momentum(store, out_dir: Path) -> Figure:
     constant = float(np.exp(np.mean(np.log(rates / (1 - momenta)))))
     line = np.linspace(momenta.min(), momenta.max(), 100)
     fig, (ax,) = new_figure(6.5, 4.5)
-    ok = learned(converged(runs))
+    ok = converged(runs)
     ax.scatter(
         [r["momentum"] for r in ok],
         [r["lr"] for r in ok],
         c="lightgrey",
         s=12,
-        label="runs that learned (error < 80%)",
+        label="converged runs",
     )
     ax.plot(momenta, rates, "o", color="C3", ms=8, label="best learning rate per momentum")
     ax.plot(line, constant * (1 - line), "--", color="k", label=f"{constant:.3g} x (1 - momentum)")
@@ -174,7 +179,7 @@ def fig_lr_momentum(store, out_dir: Path) -> Figure:
     caption = (
         caption_counts(runs, "batch_momentum", sweep_scale(store, "batch_momentum"))
         + " Best rate per momentum (per momentum quintile when momentum is drawn at random):"
-        " geometric mean over its best fifth of runs. The dashed line"
-        " keeps lr/(1-momentum) constant, the paper's 1/(1-momentum) scaling."
+        " geometric mean over the best fifth of its runs below 80% error. The dashed line"
+        " keeps lr/(1-momentum) constant, the paper's 1/(1-momentum) scaling." + note
     )
     return save(fig, out_dir, "fig5", "Fig. 5: best learning rate vs momentum", caption)

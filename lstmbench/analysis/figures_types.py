@@ -18,9 +18,23 @@ from .plotting import (
     new_figure,
     save,
 )
-from .runs import measured, missing, sweep_scale, type_label, with_compared
+from .runs import (
+    compare_sweeps,
+    measured,
+    missing,
+    parse_compare_sweep,
+    sweep_scale,
+    type_label,
+    with_compared,
+)
 
 OUTPUT_ORDER = {"logistic": 0, "softmax": 1}
+
+
+def compared_note(store, sweep: str) -> str:
+    """Caption text naming the user cells shown beside the paper's types, if any."""
+    names = [parse_compare_sweep(name)[1] for name in compare_sweeps(store, sweep)]
+    return f" Also your cells, run by `lstmbench compare`: {', '.join(names)}." if names else ""
 
 
 def type_order(runs: list[dict]) -> list[str]:
@@ -65,6 +79,7 @@ def fig_types_mnist(store, out_dir: Path) -> Figure:
     _error_by_type(runs, ax, fig, "error (fraction)")
     caption = (
         caption_counts(runs, "cell_types_mnist", sweep_scale(store, "cell_types_mnist"))
+        + compared_note(store, "cell_types_mnist")
         + " One dot per run (its best test error, diverged runs included); size: hidden units;"
         " colour: learning rate. Left: logistic outputs (MSE), right: softmax."
     )
@@ -107,6 +122,7 @@ def fig_types_lr(store, out_dir: Path) -> Figure:
     ax.legend(fontsize=8, loc="best")
     caption = (
         caption_counts(runs, "cell_types_mnist", sweep_scale(store, "cell_types_mnist"))
+        + compared_note(store, "cell_types_mnist")
         + " Each mark is one run at its learning rate; colour: best test error; red crosses:"
         " diverged. Shows whether the learning-rate range covers the convergent region."
     )
@@ -122,6 +138,7 @@ def fig_types_lines(store, out_dir: Path) -> Figure:
     _error_by_type(runs, ax, fig, "character error rate")
     caption = (
         caption_counts(runs, "cell_types_lines", sweep_scale(store, "cell_types_lines"))
+        + compared_note(store, "cell_types_lines")
         + " One dot per run; size: hidden units; colour: learning rate."
     )
     return save(fig, out_dir, "fig9", "Fig. 9: text-line error by LSTM type", caption)
@@ -153,6 +170,7 @@ def fig_curves_output(store, out_dir: Path) -> Figure:
     ax.legend(fontsize=8)
     caption = (
         caption_counts(runs, "cell_types_lines", sweep_scale(store, "cell_types_lines"))
+        + compared_note(store, "cell_types_lines")
         + " One curve per run: test error as training goes on."
     )
     return save(fig, out_dir, "fig10", "Fig. 10: training curves, logistic vs softmax", caption)
