@@ -81,20 +81,25 @@ def center_line(ink: np.ndarray) -> np.ndarray:
     return np.round(center).astype(np.int64)
 
 
-def normalize_line(image: np.ndarray, height: int = TARGET_HEIGHT) -> np.ndarray:
-    """A line image -> uint8 (height, width) with ink 255 on 0, deskewed, dewarped, scaled."""
+def _text_band(image: np.ndarray):
+    """(ink cropped to the text, its center line, band half-height) of a line image."""
     ink = deskew(to_ink(image))
     mask = ink > 0.5
     if not mask.any():
         raise EmptyLineError("the image has no ink")
     rows, columns = np.nonzero(mask)
-    ink = ink[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
-    mask = mask[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
+    crop = (slice(rows.min(), rows.max() + 1), slice(columns.min(), columns.max() + 1))
+    ink, mask = ink[crop], mask[crop]
     center = center_line(ink)
-    line_height, width = ink.shape
-    distances = np.abs(np.arange(line_height)[:, None] - center[None, :])
-    mad = float(distances[mask].mean())
-    half = int(1 + BAND_RANGE * max(mad, 1.0))
+    distances = np.abs(np.arange(ink.shape[0])[:, None] - center[None, :])
+    half = int(1 + BAND_RANGE * max(float(distances[mask].mean()), 1.0))
+    return ink, center, half
+
+
+def normalize_line(image: np.ndarray, height: int = TARGET_HEIGHT) -> np.ndarray:
+    """A line image -> uint8 (height, width) with ink 255 on 0, deskewed, dewarped, scaled."""
+    ink, center, half = _text_band(image)
+    width = ink.shape[1]
     padded = np.pad(ink, ((half, half), (0, 0)))
     band_rows = center[None, :] + half + np.arange(-half, half)[:, None]
     band = padded[band_rows, np.arange(width)[None, :]]
@@ -107,13 +112,7 @@ def normalize_line(image: np.ndarray, height: int = TARGET_HEIGHT) -> np.ndarray
 
 def ink_kept(image: np.ndarray) -> float:
     """Fraction of a line's ink that the center-line band keeps (1.0: nothing clipped)."""
-    ink = deskew(to_ink(image))
-    mask = ink > 0.5
-    rows, columns = np.nonzero(mask)
-    ink = ink[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
-    mask = mask[rows.min() : rows.max() + 1, columns.min() : columns.max() + 1]
-    center = center_line(ink)
-    distances = np.arange(ink.shape[0])[:, None] - center[None, :]
-    half = int(1 + BAND_RANGE * max(float(np.abs(distances)[mask].mean()), 1.0))
-    inside = (distances >= -half) & (distances < half)
-    return float(ink[inside & mask].sum() / ink[mask].sum())
+    ink, center, half = _text_band(image)
+    offsets = np.arange(ink.shape[0])[:, None] - center[None, :]
+    inside = (offsets >= -half) & (offsets < half)
+    return float(ink[inside].sum() / ink.sum())

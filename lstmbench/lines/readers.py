@@ -96,16 +96,16 @@ def _read_entry(stem: str, image_path: Path, report: ReadReport) -> None:
     report.lines.append(RawLine(name, image, text))
 
 
+def _preference(path: Path) -> int:
+    return next(i for i, suffix in enumerate(IMAGE_SUFFIXES) if path.name.endswith(suffix))
+
+
 def _images_by_stem(paths: list[Path]) -> dict[str, Path]:
     chosen: dict[str, Path] = {}
     for path in sorted(paths):
         stem = line_stem(path)
-        if stem is None:
-            continue
-        rank = next(i for i, s in enumerate(IMAGE_SUFFIXES) if path.name.endswith(s))
-        current = chosen.get(stem)
-        if current is None or rank < next(
-            i for i, s in enumerate(IMAGE_SUFFIXES) if current.name.endswith(s)
+        if stem is not None and (
+            stem not in chosen or _preference(path) < _preference(chosen[stem])
         ):
             chosen[stem] = path
     return chosen
