@@ -70,6 +70,10 @@ def test_eval_prints_cer_and_confusions(run_dir, cache, capsys):
     printed = capsys.readouterr().out
     assert "on 50 lines" in printed
     assert "not in the model's codec" in printed  # e.g. 'Z' never occurs in tiny's training text
+    assert main(["eval", str(run_dir), "uw3like:tiny", "--data", str(cache)]) == 0
+    assert "on 60 lines" in capsys.readouterr().out
+    assert main(["eval", str(run_dir), "mnist", "--data", str(shared_data("mnist"))]) == 2
+    assert "mnist is not a text-line dataset" in capsys.readouterr().err
 
 
 def test_ocr_prints_a_transcript_per_line(run_dir, tmp_path, capsys):
