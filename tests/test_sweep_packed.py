@@ -109,8 +109,10 @@ def test_only_runs_of_one_shape_are_packed():
     for task in tasks:
         assert len({(c.hidden, c.cell) for c in task}) == 1
     assert make_tasks(runs, 1) == [[c] for c in runs]
-    wide = [dataclasses.replace(base, hidden=100, lr=0.01 * (i + 1)) for i in range(5)]
-    assert max(len(t) for t in make_tasks(wide, 8)) == MAX_PACKED_UNITS // 100
+    wide = [dataclasses.replace(base, hidden=50, lr=0.01 * (i + 1)) for i in range(5)]
+    assert max(len(t) for t in make_tasks(wide, 8)) == MAX_PACKED_UNITS["batched"] // 50
+    single = [dataclasses.replace(c, batch_size=1) for c in wide]
+    assert max(len(t) for t in make_tasks(single, 8)) == MAX_PACKED_UNITS["single"] // 50
     lines = [
         dataclasses.replace(base, dataset="uw3like:tiny", target="ctc", seed=s) for s in (1, 2)
     ]
