@@ -60,8 +60,20 @@ def assert_same_run(separate, packed, eval_samples):
             eval_every=160,
             eval_samples=200,
         ),
+        # stopped as stuck at chance at the first evaluation, all of them
+        RunConfig(
+            cell="NPLSTM",
+            direction="uni",
+            target="center",
+            hidden=4,
+            batch_size=20,
+            samples=400,
+            eval_every=100,
+            eval_samples=100,
+            stuck_evals=1,
+        ),
     ],
-    ids=["uni-softmax-end", "bidi2-logistic-ctc"],
+    ids=["uni-softmax-end", "bidi2-logistic-ctc", "stuck"],
 )
 def test_packed_runs_equal_separate_runs(small_mnist, base):
     configs = variants(base)
@@ -69,6 +81,9 @@ def test_packed_runs_equal_separate_runs(small_mnist, base):
     packed = train_packed(configs, small_mnist)
     for one, other in zip(separate, packed, strict=True):
         assert_same_run(one, other, base.eval_samples)
+    if base.stuck_evals == 1:
+        assert {r.status for r in packed} == {"diverged"}
+        assert {r.samples_seen for r in packed} == {100}
 
 
 def test_a_pack_that_blows_up_falls_back_to_separate_runs(mnist_dir):
