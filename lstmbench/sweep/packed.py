@@ -30,8 +30,9 @@ PACKABLE = ("lr", "momentum", "seed")
 FIXED_LENGTH_DATASETS = ("mnist",)
 # The wide network does K times the arithmetic of K separate ones (its zero blocks), which
 # pays only while small layers leave per-step overheads dominant: cap its width. Measured on
-# one CPU thread (bidi CTC LSTM): with batch 20, packs 64 units wide ran 1.8x as fast as
-# separate runs, 128 wide 1.3x, 250 wide 0.8x; with batch 1, 100 wide 2.5x, 250 wide 1.7x.
+# one CPU thread (benchmarks/packed_speed.py): with batch 20, packs 64 units wide ran about
+# 1.8x as fast as separate runs, 128 wide 1.2x, 250 wide 0.7x; with batch 1, 100 wide 2.3x,
+# 250 wide 1.5x.
 MAX_PACKED_UNITS = {"single": 256, "batched": 128}
 
 
