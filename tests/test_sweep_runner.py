@@ -88,6 +88,28 @@ def sweep_command(spec, db):
     return [sys.executable, "-m", "lstmbench.cli", "sweep", "run", str(spec), "--db", str(db)]
 
 
+def children(pid: int) -> list[int]:
+    """The ids of a process's child processes (Linux)."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether a process still runs (a zombie, dead but not reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path, mnist_dir):
     spec = write_spec(tmp_path, samples=300, runs=8)
     db = tmp_path / "results.db"
@@ -101,8 +123,12 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path, mnist_
         assert runner.poll() is None, runner.stderr.read().decode()
         if db.exists():
             done = ResultsStore(db).runs("demo", "done")
+    workers = children(runner.pid)
+    assert workers, "the runner should have a worker process"
     runner.send_signal(signal.SIGKILL)
     runner.wait()
+    time.sleep(2)
+    assert not [pid for pid in workers if alive(pid)], "workers outlived the killed runner"
     store = ResultsStore(db)
     before = {r["run_id"]: r for r in store.runs("demo", "done")}
     assert 3 <= len(before) < 8
