@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     add_runtime_options(train)
     train.add_argument("--out", default="runs", help="where run directories go (default: runs)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--minutes",
+        type=float,
+        default=0.0,
+        help="stop after this many minutes of training, with a last evaluation (0: no limit)",
+    )
 
     evaluate = commands.add_parser("eval", help="test error of a trained checkpoint")
     evaluate.add_argument("checkpoint", help="a run directory or its model.pt")
@@ -136,7 +142,14 @@ def _train(args) -> int:
     setup_runtime(args)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)}
     config = RunConfig(**values)
-    result = train_run(config, args.data, args.device, args.out, progress=not args.quiet)
+    result = train_run(
+        config,
+        args.data,
+        args.device,
+        args.out,
+        progress=not args.quiet,
+        time_limit=60 * args.minutes,
+    )
     directory = run_directory(Path(args.out), config)
     for point in result.curve:
         print(
