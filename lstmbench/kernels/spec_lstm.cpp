@@ -47,15 +47,23 @@ struct Layout {
   }
 };
 
+// The exp argument is clamped: under -ffast-math the compiler may assume no infinities, and
+// an exp that overflows (a saturated gate) then turns into NaN. At |x| = 40 both functions
+// are already 0 or 1 (-1) to float and double precision, so the clamp changes no result.
+template <typename T>
+inline T clamp_exp_arg(T x) {
+  return x < T(-80) ? T(-80) : (x > T(80) ? T(80) : x);
+}
+
 template <typename T>
 inline T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
+  return T(1) / (T(1) + std::exp(clamp_exp_arg(-x)));
 }
 
 // tanh through one exp, so the loop vectorizes like the sigmoid does.
 template <typename T>
 inline T fast_tanh(T x) {
-  return T(1) - T(2) / (T(1) + std::exp(T(2) * x));
+  return T(1) - T(2) / (T(1) + std::exp(clamp_exp_arg(T(2) * x)));
 }
 
 // z = sigmoid(z + peep * cell), peep may be null.
