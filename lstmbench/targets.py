@@ -63,6 +63,7 @@ def _shifted(values: np.ndarray, by: int) -> np.ndarray:
 
 
 @torch.no_grad()
+@np.errstate(invalid="ignore")  # NaN outputs give a NaN loss, which training reports itself
 def ctc_alignment(
     log_probs: torch.Tensor,
     targets: torch.Tensor,
@@ -115,8 +116,7 @@ def ctc_alignment(
         beta[t] = np.where(ends_here & is_end, emit[t], np.where(inside, recursed, -np.inf))
 
     feasible = np.isfinite(log_likelihood)
-    with np.errstate(invalid="ignore"):
-        log_gamma = alpha + beta - emit - np.where(feasible, log_likelihood, 0.0)[None, :, None]
+    log_gamma = alpha + beta - emit - np.where(feasible, log_likelihood, 0.0)[None, :, None]
     gamma = np.nan_to_num(np.exp(log_gamma), nan=0.0) * feasible[None, :, None]
     one_hot = np.eye(lp.shape[2])[ext]  # (B, S, C): which class each extended label is
     posteriors = np.einsum("tbs,bsc->tbc", gamma, one_hot)
