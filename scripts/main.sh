@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up, get MNIST, and train one BIDI NPLSTM with CTC for one epoch; prints its test error.
+# Set up, get MNIST, run every paper experiment at tiny scale and write the report.
+# Extra arguments go to `lstmbench reproduce` (e.g. --scale small).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -7,5 +8,4 @@ source scripts/data-dir.sh
 if [ -z "${LSTMBENCH_MNIST:-}" ]; then
     .venv/bin/lstmbench data fetch mnist
 fi
-.venv/bin/lstmbench train --cell NPLSTM --direction bidi --target ctc --hidden 100 \
-    --lr 0.01 --momentum 0.9 --batch-size 32 --epochs 1 "$@"
+.venv/bin/lstmbench reproduce --scale tiny "$@"
