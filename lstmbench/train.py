@@ -228,7 +228,7 @@ def train_run(
     if result.curve:
         result.final_error = result.curve[-1]["test_error"]
     if out_dir is not None:
-        save_run(result, net, Path(out_dir), _dataset_metadata(train_set))
+        save_run(result, net, Path(out_dir), train_set.metadata())
     return result
 
 
@@ -241,11 +241,6 @@ def _progress_bar(total: int, enabled: bool):
 def run_directory(out_dir: Path, config: RunConfig) -> Path:
     """Where a run's files live: out_dir/run_id."""
     return Path(out_dir) / config.run_id
-
-
-def _dataset_metadata(dataset: SequenceDataset) -> dict:
-    # What a dataset needs kept with the model to read its outputs later (a text codec).
-    return dataset.metadata() if hasattr(dataset, "metadata") else {}
 
 
 def save_run(

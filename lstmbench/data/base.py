@@ -50,6 +50,10 @@ class SequenceDataset:
         order = rng.permutation(len(self))
         return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
+    def metadata(self) -> dict:
+        """What must be kept with a trained model to read its outputs later (e.g. a codec)."""
+        return {}
+
     def chance_error(self) -> float:
         """The error rate of a network that has learned nothing useful."""
         return 1.0 - 1.0 / (self.n_classes - 1) if self.metric == "sequence" else 1.0
