@@ -8,6 +8,8 @@ from lstmbench.train import train_run
 
 @pytest.mark.slow
 def test_bidi_nplstm_ctc_reaches_five_percent(mnist):
+    # Batch 16 (gradients averaged): 3.1% after three epochs when measured here; batch 32 at
+    # the same rate ends near 4.7%, too close to the bound for a check that must not flake.
     config = RunConfig(
         cell="NPLSTM",
         direction="bidi",
@@ -16,7 +18,7 @@ def test_bidi_nplstm_ctc_reaches_five_percent(mnist):
         hidden=100,
         lr=0.01,
         momentum=0.9,
-        batch_size=32,
+        batch_size=16,
         epochs=3,
         eval_every=60000,
     )
