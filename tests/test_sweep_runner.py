@@ -28,6 +28,7 @@ batch_size = 20
 samples = {samples}
 eval_every = 100
 eval_samples = 100
+stuck_evals = 50  # these short runs sit at chance; they must end "done", not "diverged"
 [sweep]
 hidden = {{ values = {hidden} }}
 lr = {{ log_uniform = [1e-3, 1e-1] }}
@@ -111,15 +112,17 @@ def alive(pid: int) -> bool:
 
 
 def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path, mnist_dir):
-    spec = write_spec(tmp_path, samples=300, runs=8)
+    # Runs one at a time and unpacked (a pack finishes all its runs at once), long enough
+    # that the kill lands between the third finished run and the last.
+    spec = write_spec(tmp_path, samples=1500, runs=8)
     db = tmp_path / "results.db"
     env = environment(mnist_dir, tmp_path)
-    command = [*sweep_command(spec, db), "--workers", "1", "--quiet"]
+    command = [*sweep_command(spec, db), "--workers", "1", "--pack", "1", "--quiet"]
     runner = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     deadline = time.time() + 240
     done = []
     while time.time() < deadline and len(done) < 3:
-        time.sleep(0.5)
+        time.sleep(0.1)
         assert runner.poll() is None, runner.stderr.read().decode()
         if db.exists():
             done = ResultsStore(db).runs("demo", "done")
@@ -142,7 +145,7 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path, mnist_
         if run["run_id"] in before:  # finished before the kill: untouched
             assert run["attempts"] == 1
             assert run["finished"] == before[run["run_id"]]["finished"]
-        assert len(store.curve(run["run_id"])) == 3
+        assert len(store.curve(run["run_id"])) == 15  # every 100 of 1,500 samples
     assert max(r["attempts"] for r in runs) == 2  # the interrupted run started again
     assert "8 done" in rerun.stdout and f"{8 - len(before)} runs this time" in rerun.stdout
 
