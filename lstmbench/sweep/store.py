@@ -263,26 +263,19 @@ class ResultsStore:
 
     def requeue_interrupted(self, sweep: str) -> int:
         """Put runs left 'running' by a runner that stopped back in the queue; returns how many."""
-        count = 0
-
-        def update(db):
-            nonlocal count
-            cursor = db.execute(
-                "UPDATE runs SET status = 'queued' WHERE sweep = ? AND status = 'running'", (sweep,)
-            )
-            count = cursor.rowcount
-
-        self._write(update)
-        return count
+        return self._requeue(sweep, "running")
 
     def requeue_failed(self, sweep: str) -> int:
         """Give failed runs another try; returns how many."""
+        return self._requeue(sweep, "failed")
+
+    def _requeue(self, sweep: str, status: str) -> int:
         count = 0
 
         def update(db):
             nonlocal count
             cursor = db.execute(
-                "UPDATE runs SET status = 'queued' WHERE sweep = ? AND status = 'failed'", (sweep,)
+                "UPDATE runs SET status = 'queued' WHERE sweep = ? AND status = ?", (sweep, status)
             )
             count = cursor.rowcount
 
