@@ -199,21 +199,37 @@ def synchronize(device: str) -> None:
 def interleaved_medians(
     steps: list[Callable[[], None]], device: str, min_time: float, min_repeats: int
 ) -> list[float]:
-    """Median seconds of each step, timed in turns (one run of each per round).
+    """Median seconds of each step, timed in turns (one burst of each per round).
 
     Taking turns spreads any change in the machine's load over all of them alike, so their
-    ratios stay fair on a busy machine. Rounds go on until each step has run min_repeats
-    times and the rounds have lasted min_time per step.
+    ratios stay fair on a busy machine. Within a turn a step runs back to back for BURST_SECONDS
+    (at least once), as it does in training: a single short step timed right after another
+    row's work would start with caches that work has emptied, which training never sees.
+    Rounds go on until each step has run min_repeats bursts and the rounds have lasted
+    min_time per step.
     """
     times: list[list[float]] = [[] for _ in steps]
     start = time.perf_counter()
     while len(times[0]) < min_repeats or time.perf_counter() - start < min_time * len(steps):
         for step, record in zip(steps, times, strict=True):
-            begin = time.perf_counter()
-            step()
-            synchronize(device)
-            record.append(time.perf_counter() - begin)
+            record.append(burst_seconds_per_step(step, device))
     return [statistics.median(record) for record in times]
+
+
+BURST_SECONDS = 0.05
+
+
+def burst_seconds_per_step(step: Callable[[], None], device: str) -> float:
+    """Seconds per step over a run of back-to-back steps lasting about BURST_SECONDS."""
+    count = 0
+    begin = time.perf_counter()
+    while True:
+        step()
+        synchronize(device)
+        count += 1
+        elapsed = time.perf_counter() - begin
+        if elapsed >= BURST_SECONDS:
+            return elapsed / count
 
 
 def size_groups(cases: list[Case]) -> list[list[int]]:

@@ -63,7 +63,6 @@ def _shifted(values: np.ndarray, by: int) -> np.ndarray:
 
 
 @torch.no_grad()
-@np.errstate(invalid="ignore")  # NaN outputs give a NaN loss, which training reports itself
 def ctc_alignment(
     log_probs: torch.Tensor,
     targets: torch.Tensor,
@@ -75,10 +74,33 @@ def ctc_alignment(
     log_probs: (T, B, C) per-frame log probabilities. Returns (posteriors (T, B, C), nll (B,)):
     posteriors[t, b, k] is the probability that frame t emits class k given the target, and
     nll the negative log likelihood of the target. Frames past a sequence's length get zero;
-    a target that cannot fit its input (too short) gets zero posteriors and nll = inf.
+    a target that cannot fit its input (too short) gets zero posteriors and nll = inf; NaN
+    outputs give a NaN nll. Computed in float64 (returned in the input's type) by the C++
+    kernel (kernels/ctc.cpp) where it builds, else by `ctc_alignment_reference`; the two agree
+    to float64 rounding.
     """
-    # In NumPy, float64: the recursion is many tiny steps, where NumPy's per-call cost is a
-    # fraction of torch's, and float64 keeps long sequences accurate.
+    from .kernels.native import native_ctc  # deferred: building it is not free
+
+    kernel = native_ctc()
+    if kernel is None or log_probs.dtype not in (torch.float32, torch.float64):
+        return ctc_alignment_reference(log_probs, targets, input_lengths, target_lengths)
+    posteriors, nll = kernel.alignment(
+        log_probs.detach().cpu(), targets.cpu(), input_lengths.cpu(), target_lengths.cpu()
+    )
+    return posteriors.to(log_probs.device), nll.to(log_probs.device)
+
+
+@torch.no_grad()
+@np.errstate(invalid="ignore")  # NaN outputs give a NaN loss, which training reports itself
+def ctc_alignment_reference(
+    log_probs: torch.Tensor,
+    targets: torch.Tensor,
+    input_lengths: torch.Tensor,
+    target_lengths: torch.Tensor,
+):
+    """`ctc_alignment` written as array operations over the whole batch (NumPy, float64)."""
+    # NumPy rather than torch: the recursion is many tiny steps, where NumPy's per-call cost is
+    # a fraction of torch's; float64 keeps long sequences accurate.
     lp = np.maximum(log_probs.detach().cpu().double().numpy(), -1e4)  # no log(0): no NaN
     steps, batch, _ = lp.shape
     lengths = input_lengths.cpu().numpy()

@@ -192,7 +192,7 @@ def test_failed_build_falls_back_with_one_warning(monkeypatch):
         raise RuntimeError("no compiler here")
 
     monkeypatch.setattr(cpp_extension, "load", broken_load)
-    native.native_kernel.cache_clear()
+    native.native_module.cache_clear()
     try:
         with pytest.warns(RuntimeWarning, match="could not be built"):
             assert native.native_kernel() is None
@@ -203,7 +203,7 @@ def test_failed_build_falls_back_with_one_warning(monkeypatch):
             cell = make_cell("LSTM", 4, 3)
             torch.testing.assert_close(cell.sequence(x), run_steps(cell, x))
     finally:
-        native.native_kernel.cache_clear()
+        native.native_module.cache_clear()
 
 
 def test_other_dtypes_take_the_generic_path():

@@ -8,8 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from lstmbench.errors import UserError
+from lstmbench.kernels.native import native_ctc
 from lstmbench.losses import sequence_loss
-from lstmbench.targets import ctc_alignment, fixed_position_targets
+from lstmbench.targets import ctc_alignment, ctc_alignment_reference, fixed_position_targets
+
+# The C++ alignment (used in training) and the NumPy one it is checked against.
+ALIGNMENTS = [ctc_alignment, ctc_alignment_reference]
 
 
 def brute_force_posteriors(probs, target):
@@ -28,12 +32,13 @@ def brute_force_posteriors(probs, target):
     return posteriors / total, -math.log(total)
 
 
+@pytest.mark.parametrize("align", ALIGNMENTS)
 @pytest.mark.parametrize("target", [[1], [2, 2], [1, 2], [2, 1, 2]])
-def test_alignment_equals_brute_force_enumeration(target):
+def test_alignment_equals_brute_force_enumeration(align, target):
     torch.manual_seed(0)
     probs = torch.softmax(torch.randn(6, 3, dtype=torch.float64), dim=-1)
     expected, expected_nll = brute_force_posteriors(probs, target)
-    posteriors, nll = ctc_alignment(
+    posteriors, nll = align(
         probs.log().unsqueeze(1),
         torch.tensor([target]),
         torch.tensor([6]),
@@ -64,21 +69,69 @@ def test_softmax_ctc_gradient_equals_torch_ctc_loss(dtype, tolerance):
     assert loss.item() == pytest.approx(reference.item(), rel=1e-5)
 
 
-def test_posteriors_sum_to_one_inside_and_zero_outside_each_sequence():
+@pytest.mark.parametrize("align", ALIGNMENTS)
+def test_posteriors_sum_to_one_inside_and_zero_outside_each_sequence(align):
     logits, targets, lengths, target_lengths = ragged_batch(torch.float64)
-    posteriors, _ = ctc_alignment(logits.log_softmax(-1), targets, lengths, target_lengths)
+    posteriors, _ = align(logits.log_softmax(-1), targets, lengths, target_lengths)
     sums = posteriors.sum(-1)
     for b, n in enumerate(lengths.tolist()):
         torch.testing.assert_close(sums[:n, b], torch.ones(n, dtype=torch.float64))
         assert sums[n:, b].abs().max().item() == 0 if n < sums.shape[0] else True
 
 
-def test_impossible_alignment_gives_infinite_nll_and_no_gradient():
+@pytest.mark.parametrize("align", ALIGNMENTS)
+def test_impossible_alignment_gives_infinite_nll_and_no_gradient(align):
     log_probs = torch.randn(2, 1, 4).log_softmax(-1)
-    posteriors, nll = ctc_alignment(
+    posteriors, nll = align(
         log_probs, torch.tensor([[1, 1]]), torch.tensor([2]), torch.tensor([2])
     )  # "1 1" needs three frames
     assert math.isinf(nll.item()) and posteriors.abs().sum().item() == 0
+
+
+def line_like_batch(scale: float, seed: int = 3):
+    """Long ragged sequences with many classes and repeated labels, like text lines."""
+    generator = torch.Generator().manual_seed(seed)
+    steps, batch, classes = 120, 5, 12
+    log_probs = (
+        scale * torch.randn(steps, batch, classes, generator=generator, dtype=torch.float64)
+    ).log_softmax(-1)
+    targets = torch.randint(1, 4, (batch, 20), generator=generator)  # few classes: repeats
+    target_lengths = torch.tensor([20, 1, 7, 13, 0])
+    lengths = torch.tensor([120, 9, 60, 100, 30])
+    return log_probs, targets, lengths, target_lengths
+
+
+@pytest.mark.parametrize("scale", [1.0, 10.0, 3000.0])  # 3000: the scaled pass underflows
+def test_native_alignment_equals_the_reference(scale):
+    batch = line_like_batch(scale)
+    posteriors, nll = ctc_alignment(*batch)
+    expected, expected_nll = ctc_alignment_reference(*batch)
+    torch.testing.assert_close(posteriors, expected, rtol=0, atol=1e-10)
+    torch.testing.assert_close(nll, expected_nll, rtol=1e-12, atol=0)
+
+
+def test_log_space_pass_equals_the_reference():
+    log_probs, targets, lengths, target_lengths = line_like_batch(2.0)
+    for b in range(3):  # sequences the scaled pass handles: the log pass alone must agree
+        one = (
+            log_probs[:, b : b + 1],
+            targets[b : b + 1],
+            lengths[b : b + 1],
+            target_lengths[b : b + 1],
+        )
+        posteriors, nll = native_ctc().alignment_log_space(*one)
+        expected, expected_nll = ctc_alignment_reference(*one)
+        torch.testing.assert_close(posteriors, expected, rtol=0, atol=1e-10)
+        torch.testing.assert_close(nll, expected_nll, rtol=1e-12, atol=0)
+
+
+def test_native_alignment_keeps_float32_and_gives_nan_for_nan_outputs():
+    log_probs, targets, lengths, target_lengths = line_like_batch(1.0)
+    log_probs = log_probs.float()
+    log_probs[5, 2, 3] = float("nan")
+    posteriors, nll = ctc_alignment(log_probs, targets, lengths, target_lengths)
+    assert posteriors.dtype == torch.float32 and nll.dtype == torch.float32
+    assert math.isnan(nll[2].item()) and torch.isfinite(nll[[0, 1, 3]]).all()
 
 
 def test_logistic_ctc_aligns_on_frame_normalized_outputs():

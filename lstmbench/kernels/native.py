@@ -1,4 +1,4 @@
-"""The C++ CPU kernel: built on first use (cached by torch), or None if it cannot be built."""
+"""The C++ CPU kernels: built on first use (cached by torch), or None if they cannot be built."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ import warnings
 from pathlib import Path
 from types import ModuleType
 
-SOURCE = Path(__file__).with_name("spec_lstm.cpp")
-# -ffast-math lets the exp in the gate loops vectorize (glibc's vector math library);
+HERE = Path(__file__).parent
 # -march=native because the build happens on the machine that runs it.
-FLAGS = ["-O3", "-ffast-math", "-fopenmp-simd", "-march=native"]
+FLAGS = ["-O3", "-march=native"]
+# Per source: -ffast-math lets the exp in the gate loops vectorize (glibc's vector math
+# library); the CTC recursions need infinities to behave, so they go without it.
+SOURCES = {
+    "spec_lstm": [*FLAGS, "-ffast-math", "-fopenmp-simd"],
+    "ctc": FLAGS,
+}
 DISABLE_VARIABLE = "LSTMBENCH_NO_NATIVE"
 
 
@@ -39,8 +44,9 @@ def _cpu_signature() -> str:
 
 
 @functools.cache
-def native_kernel() -> ModuleType | None:
-    """The compiled kernel module, or None (with one warning) when it cannot be built."""
+def native_module(stem: str) -> ModuleType | None:
+    """The compiled module of lstmbench/kernels/STEM.cpp, or None (with one warning) when it
+    cannot be built."""
     if os.environ.get(DISABLE_VARIABLE):
         return None
     try:
@@ -49,17 +55,27 @@ def native_kernel() -> ModuleType | None:
         _put_ninja_on_path()
         return load(
             # One build per processor type, so a cache shared between machines stays valid.
-            name=f"lstmbench_spec_lstm_{_cpu_signature()}",
-            sources=[str(SOURCE)],
-            extra_cflags=FLAGS,
+            name=f"lstmbench_{stem}_{_cpu_signature()}",
+            sources=[str(HERE / f"{stem}.cpp")],
+            extra_cflags=SOURCES[stem],
             verbose=False,
         )
     except Exception as error:  # noqa: BLE001  (any build failure means: use the fallback)
         warnings.warn(
-            f"lstmbench: the C++ recurrence kernel could not be built ({error}); "
-            "using the slower torch-operations path. Install a C++ compiler and ninja "
+            f"lstmbench: the C++ kernel {stem}.cpp could not be built ({error}); "
+            "using the slower torch/NumPy path. Install a C++ compiler and ninja "
             f"to get it, or set {DISABLE_VARIABLE}=1 to silence this.",
             RuntimeWarning,
             stacklevel=2,
         )
         return None
+
+
+def native_kernel() -> ModuleType | None:
+    """The recurrence kernel (spec_lstm.cpp), or None."""
+    return native_module("spec_lstm")
+
+
+def native_ctc() -> ModuleType | None:
+    """The CTC forward-backward (ctc.cpp), or None."""
+    return native_module("ctc")
