@@ -2,6 +2,8 @@
 reference for every CellSpec: outputs and all gradients, both directions, several batch sizes
 and lengths, padded batches; its hand-written backward equals finite differences."""
 
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -204,6 +206,25 @@ def test_failed_build_falls_back_with_one_warning(monkeypatch):
             torch.testing.assert_close(cell.sequence(x), run_steps(cell, x))
     finally:
         native.native_module.cache_clear()
+
+
+def test_a_lock_left_by_a_killed_build_does_not_block_the_next_one():
+    # A build killed midway leaves torch's lock file; the next process must not wait forever.
+    folder = native.build_directory(f"lstmbench_spec_lstm_{native._cpu_signature()}")
+    (folder / "lock").touch()
+    script = (
+        "import warnings\n"
+        "from lstmbench.kernels.native import native_kernel\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    assert native_kernel() is not None\n"
+        "print(any('stale build lock' in str(w.message) for w in caught))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=True
+    )
+    assert done.stdout.strip() == "True"
+    assert not (folder / "lock").exists()
 
 
 def test_other_dtypes_take_the_generic_path():

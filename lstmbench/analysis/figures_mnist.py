@@ -7,16 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from .plotting import (
-    ERROR_CMAP,
     LR_CMAP,
     Figure,
     caption_counts,
-    error_norm,
     floor_errors,
     lr_norm,
     new_figure,
     plain_ticks,
     save,
+    scatter_by_error,
 )
 from .runs import converged, learned, measured, missing, sweep_runs, sweep_scale
 from .stats import best_values_by_group, group_values
@@ -31,30 +30,17 @@ def fig_lr_hidden(store, out_dir: Path) -> Figure:
     if not ok:
         raise missing("lr_hidden", "Fig. 2", "every run diverged")
     fig, (ax,) = new_figure(7, 4.8)
-    errors = floor_errors([r["best_error"] for r in ok])
-    points = ax.scatter(
-        [r["lr"] for r in ok],
-        [r["hidden"] for r in ok],
-        c=errors,
-        norm=error_norm(errors),
-        cmap=ERROR_CMAP,
-        s=70,
-        edgecolors="k",
-        linewidths=0.3,
-        label="converged (colour: best test error)",
+    scatter_by_error(
+        fig,
+        ax,
+        ok,
+        bad,
+        lambda group: [r["lr"] for r in group],
+        lambda group: [r["hidden"] for r in group],
+        size=70,
     )
-    if bad:
-        ax.scatter(
-            [r["lr"] for r in bad],
-            [r["hidden"] for r in bad],
-            marker="x",
-            c="red",
-            s=50,
-            label="diverged",
-        )
     ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="hidden units (states)")
     plain_ticks(ax.yaxis, [r["hidden"] for r in runs])
-    fig.colorbar(points, ax=ax, label="best test error (fraction)")
     ax.legend(loc="best", fontsize=8)
     caption = (
         caption_counts(runs, "lr_hidden", sweep_scale(store, "lr_hidden"))

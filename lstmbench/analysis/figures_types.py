@@ -7,16 +7,15 @@ from pathlib import Path
 import numpy as np
 
 from .plotting import (
-    ERROR_CMAP,
     LR_CMAP,
     Figure,
     caption_counts,
-    error_norm,
     floor_errors,
     jitter,
     lr_norm,
     new_figure,
     save,
+    scatter_by_error,
 )
 from .runs import (
     compare_sweeps,
@@ -94,29 +93,15 @@ def fig_types_lr(store, out_dir: Path) -> Figure:
     ok = [r for r in measured(runs) if r["status"] == "done"]
     bad = [r for r in runs if r not in ok]
     fig, (ax,) = new_figure(9, 5)
-    if ok:
-        errors = floor_errors([r["best_error"] for r in ok])
-        points = ax.scatter(
-            np.array([position[type_label(r)] for r in ok]) + jitter(len(ok), 0.15),
-            [r["lr"] for r in ok],
-            c=errors,
-            norm=error_norm(errors),
-            cmap=ERROR_CMAP,
-            s=45,
-            edgecolors="k",
-            linewidths=0.3,
-            label="converged (colour: best error)",
-        )
-        fig.colorbar(points, ax=ax, label="best test error (fraction)")
-    if bad:
-        ax.scatter(
-            np.array([position[type_label(r)] for r in bad]) + jitter(len(bad), 0.15, 1),
-            [r["lr"] for r in bad],
-            marker="x",
-            c="red",
-            s=40,
-            label="diverged",
-        )
+    scatter_by_error(
+        fig,
+        ax,
+        ok,
+        bad,
+        lambda group: np.array([position[type_label(r)] for r in group]) + jitter(len(group), 0.15),
+        lambda group: [r["lr"] for r in group],
+        size=45,
+    )
     ax.set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
     ax.set(yscale="log", xlabel="output layer and cell type", ylabel="learning rate")
     ax.legend(fontsize=8, loc="best")

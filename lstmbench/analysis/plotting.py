@@ -91,6 +91,27 @@ def floor_errors(errors, floor: float = 1e-4) -> np.ndarray:
     return np.maximum(np.asarray(errors, dtype=float), floor)
 
 
+def scatter_by_error(fig, ax, ok: list[dict], bad: list[dict], x, y, size: float) -> None:
+    """Runs as dots at (x(run), y(run)): converged ones coloured by best test error, with a
+    colour bar; diverged ones as red crosses. x and y map a list of runs to coordinates."""
+    if ok:
+        errors = floor_errors([r["best_error"] for r in ok])
+        points = ax.scatter(
+            x(ok),
+            y(ok),
+            c=errors,
+            norm=error_norm(errors),
+            cmap=ERROR_CMAP,
+            s=size,
+            edgecolors="k",
+            linewidths=0.3,
+            label="converged (colour: best test error)",
+        )
+        fig.colorbar(points, ax=ax, label="best test error (fraction)")
+    if bad:
+        ax.scatter(x(bad), y(bad), marker="x", c="red", s=0.8 * size, label="diverged")
+
+
 def caption_counts(runs: list[dict], sweep: str, scale: str) -> str:
     """'sweep X (scale S): N runs, D diverged'."""
     diverged = sum(1 for r in runs if r["status"] == "diverged")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -43,6 +44,46 @@ def _cpu_signature() -> str:
     return hashlib.sha1(flags.encode()).hexdigest()[:8]
 
 
+def build_directory(name: str) -> Path:
+    """Where a kernel is built and cached: TORCH_EXTENSIONS_DIR, else torch's default root."""
+    from torch.utils.cpp_extension import get_default_build_root
+
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()
+    folder = Path(root) / "lstmbench" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextlib.contextmanager
+def exclusive_build(folder: Path):
+    """Hold an exclusive lock on the build folder, and clear a stale lock torch left behind.
+
+    torch guards a build with a lock *file* that only the builder removes: a build killed
+    midway (a sweep worker stopped, say) leaves it, and every later process waits on it
+    forever. An flock is released by the kernel when its holder dies, so under ours no other
+    lstmbench build can be running, and a torch lock file found here is stale.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: rely on torch's lock alone
+        yield
+        return
+    with open(folder / "lstmbench.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        stale = folder / "lock"
+        if stale.exists():
+            warnings.warn(
+                f"lstmbench: removed a stale build lock left by a stopped build: {stale}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            stale.unlink(missing_ok=True)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @functools.cache
 def native_module(stem: str) -> ModuleType | None:
     """The compiled module of lstmbench/kernels/STEM.cpp, or None (with one warning) when it
@@ -53,13 +94,17 @@ def native_module(stem: str) -> ModuleType | None:
         from torch.utils.cpp_extension import load
 
         _put_ninja_on_path()
-        return load(
-            # One build per processor type, so a cache shared between machines stays valid.
-            name=f"lstmbench_{stem}_{_cpu_signature()}",
-            sources=[str(HERE / f"{stem}.cpp")],
-            extra_cflags=SOURCES[stem],
-            verbose=False,
-        )
+        # One build per processor type, so a cache shared between machines stays valid.
+        name = f"lstmbench_{stem}_{_cpu_signature()}"
+        folder = build_directory(name)
+        with exclusive_build(folder):
+            return load(
+                name=name,
+                sources=[str(HERE / f"{stem}.cpp")],
+                extra_cflags=SOURCES[stem],
+                build_directory=str(folder),
+                verbose=False,
+            )
     except Exception as error:  # noqa: BLE001  (any build failure means: use the fallback)
         warnings.warn(
             f"lstmbench: the C++ kernel {stem}.cpp could not be built ({error}); "
