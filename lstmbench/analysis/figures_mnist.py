@@ -11,6 +11,7 @@ from .plotting import (
     Figure,
     caption_counts,
     floor_errors,
+    legend_above,
     lr_norm,
     new_figure,
     plain_ticks,
@@ -41,7 +42,7 @@ def fig_lr_hidden(store, out_dir: Path) -> Figure:
     )
     ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="hidden units (states)")
     plain_ticks(ax.yaxis, [r["hidden"] for r in runs])
-    ax.legend(loc="best", fontsize=8)
+    legend_above(ax)
     caption = (
         caption_counts(runs, "lr_hidden", sweep_scale(store, "lr_hidden"))
         + " Each dot is one run; colour is the best test error reached during training."

@@ -12,6 +12,7 @@ from .plotting import (
     caption_counts,
     floor_errors,
     jitter,
+    legend_above,
     lr_norm,
     new_figure,
     save,
@@ -104,7 +105,7 @@ def fig_types_lr(store, out_dir: Path) -> Figure:
     )
     ax.set_xticks(range(len(order)), order, rotation=45, ha="right", fontsize=8)
     ax.set(yscale="log", xlabel="output layer and cell type", ylabel="learning rate")
-    ax.legend(fontsize=8, loc="best")
+    legend_above(ax)
     caption = (
         caption_counts(runs, "cell_types_mnist", sweep_scale(store, "cell_types_mnist"))
         + compared_note(store, "cell_types_mnist")

@@ -112,6 +112,11 @@ def scatter_by_error(fig, ax, ok: list[dict], bad: list[dict], x, y, size: float
         ax.scatter(x(bad), y(bad), marker="x", c="red", s=0.8 * size, label="diverged")
 
 
+def legend_above(ax) -> None:
+    """The legend in one row above the plot, where it cannot cover any point."""
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncols=3, fontsize=8, frameon=False)
+
+
 def caption_counts(runs: list[dict], sweep: str, scale: str) -> str:
     """'sweep X (scale S): N runs, D diverged'."""
     diverged = sum(1 for r in runs if r["status"] == "diverged")
