@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,19 @@ def tiny_database(directory: Path, mnist_dir: Path) -> Path:
     and its report in directory/report. Built once per test session and shared."""
     path = directory / "results.db"
     if not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
+        # A copy of the MNIST folder, to check that nothing else is written into it.
+        data = directory / "mnist"
+        data.mkdir(parents=True)
+        for file in mnist_dir.iterdir():
+            if file.is_file():
+                shutil.copy(file, data)
+        files = sorted(p.name for p in data.iterdir())
         status = main(
             ["reproduce", "--scale", "tiny", "--db", str(path), "-o", str(directory / "report")]
-            + ["--data", str(mnist_dir), "--quiet"]
+            + ["--data", str(data), "--quiet"]
         )
         assert status == 0
+        assert sorted(p.name for p in data.iterdir()) == files  # no lines cache written there
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import math
 import sys
 import time
@@ -104,6 +105,13 @@ def sweep_options(args: argparse.Namespace):
     )
 
 
+def options_for(spec, options):
+    """The sweep options for one spec. --data names the MNIST directory, so only specs on
+    MNIST get it: a line spec would take it for its cache of generated lines."""
+    datasets = {config.dataset.partition(":")[0] for config in spec.expand(options.scale)}
+    return options if datasets <= {"mnist"} else dataclasses.replace(options, data_path=None)
+
+
 def run_specs(specs: list, store, options) -> list[str]:
     """Run the specs one after another into one store; returns the problems met (if any)."""
     from ..sweep.runner import run_sweep
@@ -118,7 +126,7 @@ def run_specs(specs: list, store, options) -> list[str]:
         )
         start = time.perf_counter()
         try:
-            summary = run_sweep(spec, store, options)
+            summary = run_sweep(spec, store, options_for(spec, options))
         except UserError as error:  # one broken sweep must not cost the others
             problems.append(str(error))
             print(f"    stopped: {error}", flush=True)
