@@ -61,7 +61,10 @@ def add_commands(subparsers) -> None:
         help="seconds to time each row at least, in turns with the other rows of its size (1.0)",
     )
     parser.add_argument(
-        "--repeats", type=int, default=3, help="timed steps per row at least; median (3)"
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed bursts per row at least (50 ms of back-to-back steps each); median (3)",
     )
     parser.add_argument(
         "--json", default="bench.json", help="where the results go as JSON (bench.json)"
