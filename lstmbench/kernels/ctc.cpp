@@ -188,6 +188,19 @@ double align_log(const Sequence<scalar_t>& seq, std::vector<double>& gamma) {
   return ll;
 }
 
+// Adds a sequence's state posteriors (T x S) into its class posteriors: rows of C values,
+// row t at post + t * row_stride.
+template <typename scalar_t, typename out_t>
+void add_posteriors(const Sequence<scalar_t>& seq, const std::vector<double>& gamma, out_t* post,
+                    int64_t row_stride) {
+  const int64_t S = static_cast<int64_t>(seq.ext.size());
+  for (int64_t t = 0; t < seq.steps; ++t) {
+    out_t* row = post + t * row_stride;
+    const double* g = &gamma[t * S];
+    for (int64_t s = 0; s < S; ++s) row[seq.ext[s]] += static_cast<out_t>(g[s]);
+  }
+}
+
 template <typename scalar_t>
 void align_batch(const torch::Tensor& log_probs, const torch::Tensor& targets,
                  const torch::Tensor& input_lengths, const torch::Tensor& target_lengths,
@@ -212,12 +225,7 @@ void align_batch(const torch::Tensor& log_probs, const torch::Tensor& targets,
       double ll = align_scaled(seq, w);
       if (std::isnan(ll)) ll = align_log(seq, w.gamma);
       nll_data[b] = static_cast<scalar_t>(-ll);
-      const int64_t S = static_cast<int64_t>(seq.ext.size());
-      for (int64_t t = 0; t < steps; ++t) {
-        scalar_t* row = post + (t * B + b) * C;
-        const double* g = &w.gamma[t * S];
-        for (int64_t s = 0; s < S; ++s) row[seq.ext[s]] += static_cast<scalar_t>(g[s]);
-      }
+      add_posteriors(seq, w.gamma, post + b * C, B * C);
     }
   });
 }
@@ -256,10 +264,7 @@ std::vector<torch::Tensor> alignment_log_space(torch::Tensor log_probs, torch::T
   std::vector<double> gamma(T * seq.ext.size());
   double ll = align_log(seq, gamma);
   auto posteriors = torch::zeros_like(log_probs);
-  double* post = posteriors.data_ptr<double>();
-  const int64_t S = static_cast<int64_t>(seq.ext.size());
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t s = 0; s < S; ++s) post[t * C + seq.ext[s]] += gamma[t * S + s];
+  add_posteriors(seq, gamma, posteriors.data_ptr<double>(), C);
   return {posteriors, torch::full({1}, -ll, log_probs.options())};
 }
 
