@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from lstmbench.targets import ctc_alignment, ctc_alignment_reference
+from lstmbench.training.targets import ctc_alignment, ctc_alignment_reference
 
 # (frames, batch, classes, labels per target): MNIST columns, a short and a long text line
 CASES = [(28, 20, 11, 1), (400, 10, 90, 25), (800, 10, 90, 50), (800, 1, 90, 50)]

@@ -15,10 +15,9 @@ import time
 
 import torch
 
-from lstmbench.config import RunConfig
 from lstmbench.data import load_dataset
-from lstmbench.sweep.packed import train_packed
-from lstmbench.train import train_run
+from lstmbench.training.config import RunConfig
+from lstmbench.training.loop import train_run, train_runs
 
 # (hidden, runs packed, batch size)
 CASES = [(16, 4, 20), (32, 4, 20), (50, 5, 20), (25, 4, 1), (50, 5, 1), (100, 2, 1)]
@@ -51,7 +50,7 @@ def main() -> int:
                 train_run(config, progress=False, datasets=datasets)
             separate.append(time.perf_counter() - start)
             start = time.perf_counter()
-            train_packed(runs, datasets)
+            train_runs(runs, datasets)
             packed.append(time.perf_counter() - start)
         print(
             f"hidden {hidden:3} x {count} runs, batch {batch:2}: separate {min(separate):6.2f} s, "

@@ -10,7 +10,7 @@ import pytest
 from lstmbench.analysis import report as report_module
 from lstmbench.analysis.figures_types import fig_types_mnist, type_order
 from lstmbench.analysis.runs import PAPER_SPECS, MissingData, measured, with_compared
-from lstmbench.cli import main
+from lstmbench.cli.main import main
 from lstmbench.sweep.store import ResultsStore
 
 
@@ -87,7 +87,7 @@ def test_report_holds_every_figure_and_every_finding(written):
 def test_a_figure_without_its_sweep_names_the_spec_to_run(tmp_path):
     store = ResultsStore(tmp_path / "empty.db")
     for _, sweep, draw in report_module.FIGURES:
-        with pytest.raises(MissingData, match=f"experiments/{sweep}.toml"):
+        with pytest.raises(MissingData, match=f"sweep/specs/{sweep}.toml"):
             draw(store, tmp_path / "figures")
     assert not list(tmp_path.rglob("*.png"))
 
@@ -102,7 +102,7 @@ def test_report_command_on_a_partial_database_says_what_to_run(tiny_db, tmp_path
     assert "fig15 not drawn" not in out
     html = (tmp_path / "out" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(report_module.FIGURES) - 1
-    assert "experiments/long_lines.toml" in html
+    assert "sweep/specs/long_lines.toml" in html
 
 
 def test_report_command_refuses_a_missing_database(tmp_path, capsys):

@@ -10,9 +10,9 @@ import pytest
 from lstmbench.analysis import findings as F
 from lstmbench.analysis.importance import importance
 from lstmbench.analysis.stats import bootstrap_ci, cliffs_delta, compare_groups, holm
-from lstmbench.config import RunConfig
 from lstmbench.sweep.store import ResultsStore
-from lstmbench.train import RunResult
+from lstmbench.training.config import RunConfig
+from lstmbench.training.record import RunResult
 
 # -- statistics against slow, obvious references ------------------------------------------
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 import torch
 
-from lstmbench import bench
-from lstmbench.cli import main
+from lstmbench.bench import speed as bench
+from lstmbench.cli.main import main
 from lstmbench.errors import UserError
 
 

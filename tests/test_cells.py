@@ -4,7 +4,8 @@ differences in float64; the registry resolves and refuses names."""
 import pytest
 import torch
 
-from lstmbench.cells import (
+from lstmbench.errors import UserError
+from lstmbench.model.cells import (
     GREFF_PRESETS,
     PAPER_PRESETS,
     CellSpec,
@@ -16,7 +17,6 @@ from lstmbench.cells import (
     register_cell,
     run_steps,
 )
-from lstmbench.errors import UserError
 
 ALL_CELLS = list(PAPER_PRESETS) + list(GREFF_PRESETS) + ["GRU"]
 

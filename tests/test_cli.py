@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from lstmbench.cli import main
+from lstmbench.cli.main import main
 
 
 def test_train_then_eval(mnist_dir, tmp_path, capsys):

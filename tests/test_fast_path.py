@@ -11,8 +11,8 @@ import warnings
 import pytest
 import torch
 
-from lstmbench import kernels
-from lstmbench.cells import (
+from lstmbench.model import kernels
+from lstmbench.model.cells import (
     GREFF_PRESETS,
     PAPER_PRESETS,
     CellSpec,
@@ -22,9 +22,9 @@ from lstmbench.cells import (
     register_cell,
     run_steps,
 )
-from lstmbench.config import RunConfig
-from lstmbench.kernels import generic, native
-from lstmbench.nets import SequenceNet
+from lstmbench.model.kernels import generic, native
+from lstmbench.model.nets import SequenceNet
+from lstmbench.training.config import RunConfig
 
 # A user's own spec, with a combination no preset has.
 register_cell("TESTCIFGRELU", CellSpec(g="relu", h="linear", peepholes=False, coupled=True))

@@ -11,10 +11,9 @@ from PIL import Image
 from scipy import ndimage
 
 from lstmbench.data import load_dataset
-from lstmbench.errors import UserError
-from lstmbench.lines.codec import UNKNOWN, Codec
-from lstmbench.lines.dataset import LineDataset, load_line_set, split_by_text
-from lstmbench.lines.normalize import (
+from lstmbench.data.lines.codec import UNKNOWN, Codec
+from lstmbench.data.lines.dataset import LineDataset, load_line_set, split_by_text
+from lstmbench.data.lines.normalize import (
     TARGET_HEIGHT,
     EmptyLineError,
     estimate_skew,
@@ -22,9 +21,10 @@ from lstmbench.lines.normalize import (
     normalize_line,
     to_ink,
 )
-from lstmbench.lines.readers import RawLine, read_hdf5, read_image, read_lines, write_hdf5
-from lstmbench.metrics import character_errors, edit_distance
-from lstmbench.nets import SequenceNet
+from lstmbench.data.lines.readers import RawLine, read_hdf5, read_image, read_lines, write_hdf5
+from lstmbench.errors import UserError
+from lstmbench.model.nets import SequenceNet
+from lstmbench.training.metrics import character_errors, edit_distance
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +253,7 @@ def test_read_image_composites_transparency(tmp_path):
 
 
 def test_edit_distance_agrees_with_alignment():
-    from lstmbench.lines.recognize import align
+    from lstmbench.training.recognize import align
 
     rng = np.random.default_rng(5)
     for _ in range(50):

@@ -5,10 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from lstmbench.cli import main
+from lstmbench.cli.main import main
 from lstmbench.data import load_dataset
-from lstmbench.errors import UserError
-from lstmbench.lines.generate import (
+from lstmbench.data.lines.generate import (
     PRESETS,
     GenerationParams,
     dataset_directory,
@@ -17,6 +16,7 @@ from lstmbench.lines.generate import (
     read_generated,
     split_words,
 )
+from lstmbench.errors import UserError
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,12 @@ import pytest
 from conftest import shared_data
 from PIL import Image
 
-from lstmbench.cli import main
-from lstmbench.config import RunConfig
+from lstmbench.cli.main import main
 from lstmbench.data import load_dataset
-from lstmbench.lines.generate import GenerationParams, generate
-from lstmbench.lines.recognize import load_line_model, score_lines
-from lstmbench.train import train_run
+from lstmbench.data.lines.generate import GenerationParams, generate
+from lstmbench.training.config import RunConfig
+from lstmbench.training.loop import train_run
+from lstmbench.training.recognize import load_line_model, score_lines
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +65,19 @@ def test_checkpoint_keeps_the_codec(run_dir, tiny):
 def test_eval_prints_cer_and_confusions(run_dir, cache, capsys):
     assert main(["eval", str(run_dir), "--data", str(cache)]) == 0
     printed = capsys.readouterr().out
-    assert "character error rate" in printed and "on 60 lines" in printed
+    assert "character error rate" in printed
+    assert "on the test split of uw3like:tiny: 60 lines" in printed
     assert "most frequent errors" in printed
     uw3 = shared_data("uw3-sample")
     assert main(["eval", str(run_dir), str(uw3)]) == 0
     printed = capsys.readouterr().out
-    assert "on 50 lines" in printed
+    assert f"on all lines of {uw3}: 50 lines" in printed
     assert "not in the model's codec" in printed  # e.g. 'Z' never occurs in tiny's training text
+    # lines:DIR is that folder, all of it, not the test split a training run would hold out
+    assert main(["eval", str(run_dir), f"lines:{uw3}"]) == 0
+    assert f"on all lines of {uw3}: 50 lines" in capsys.readouterr().out
     assert main(["eval", str(run_dir), "uw3like:tiny", "--data", str(cache)]) == 0
-    assert "on 60 lines" in capsys.readouterr().out
+    assert "on the test split of uw3like:tiny: 60 lines" in capsys.readouterr().out
     assert main(["eval", str(run_dir), "mnist", "--data", str(shared_data("mnist"))]) == 2
     assert "mnist is not a text-line dataset" in capsys.readouterr().err
 
@@ -127,7 +131,9 @@ def test_time_limited_benchmark_scores_generated_and_real_lines(cache, tmp_path,
     assert "held-out generated lines" in out and "on 50 real lines" in out
     result = json.loads(next(tmp_path.glob("*/result.json")).read_text())
     assert len(result["curve"]) == 1  # the time limit ended it, with one last evaluation
-    assert 0 < result["samples_seen"] < result["config"]["samples"]  # the clock stopped it
+    assert result["status"] == "done" and result["samples_seen"] > 0
+    # the clock stopped it, long before the default length of 1000 epochs
+    assert result["config"]["epochs"] == 1000 and result["wall_time"] >= 0.02 * 60
 
 
 def test_measure_reports_generation_rate_and_data_wait(cache, capsys):

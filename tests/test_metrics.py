@@ -2,7 +2,7 @@
 
 import torch
 
-from lstmbench.metrics import best_path, character_errors, edit_distance, sequence_errors
+from lstmbench.training.metrics import best_path, character_errors, edit_distance, sequence_errors
 
 
 def one_hot_frames(frames, classes=4):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from lstmbench.config import RunConfig
-from lstmbench.train import train_run
+from lstmbench.training.config import RunConfig
+from lstmbench.training.loop import train_run
 
 
 @pytest.mark.slow

@@ -5,10 +5,10 @@ import dataclasses
 import pytest
 import torch
 
-from lstmbench.config import RunConfig
-from lstmbench.sweep.packed import MAX_PACKED_UNITS, PackUnstable, make_tasks, train_packed
 from lstmbench.sweep.worker import run_task
-from lstmbench.train import train_run
+from lstmbench.training.config import RunConfig
+from lstmbench.training.loop import train_run, train_runs
+from lstmbench.training.packed import MAX_PACKED_UNITS, PackUnstable, make_tasks
 
 
 def variants(base: RunConfig) -> list[RunConfig]:
@@ -78,7 +78,7 @@ def assert_same_run(separate, packed, eval_samples):
 def test_packed_runs_equal_separate_runs(small_mnist, base):
     configs = variants(base)
     separate = [train_run(c, progress=False, datasets=small_mnist) for c in configs]
-    packed = train_packed(configs, small_mnist)
+    packed = train_runs(configs, small_mnist)
     for one, other in zip(separate, packed, strict=True):
         assert_same_run(one, other, base.eval_samples)
     if base.stuck_evals == 1:
@@ -102,7 +102,7 @@ def test_a_pack_that_blows_up_falls_back_to_separate_runs(mnist_dir):
 
     datasets = datasets_for(configs[0], str(mnist_dir))
     with pytest.raises(PackUnstable):
-        train_packed(configs, datasets)
+        train_runs(configs, datasets)
     outcomes = run_task([c.to_dict() for c in configs], str(mnist_dir), packed=True)
     separate = [train_run(c, progress=False, datasets=datasets) for c in configs]
     assert [o["result"]["status"] for o in outcomes] == ["done", "diverged"]

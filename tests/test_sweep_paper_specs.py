@@ -2,7 +2,7 @@
 
 import math
 
-from lstmbench.analysis.commands import options_for
+from lstmbench.cli.analysis import options_for
 from lstmbench.sweep.runner import SweepOptions, make_executor, run_sweep
 from lstmbench.sweep.spec import load_spec, spec_names
 from lstmbench.sweep.store import ResultsStore

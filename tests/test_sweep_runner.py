@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lstmbench.cli import main
+from lstmbench.cli.main import main
 from lstmbench.errors import UserError
 from lstmbench.sweep.runner import SweepOptions, run_sweep
 from lstmbench.sweep.spec import load_spec
@@ -46,7 +46,7 @@ import os
 import signal
 
 import torch
-from lstmbench.cells import RecurrentCell, register_cell
+from lstmbench.model.cells import RecurrentCell, register_cell
 
 
 class Fragile(RecurrentCell):

@@ -5,9 +5,9 @@ import tomllib
 
 import pytest
 
-from lstmbench.config import RunConfig
 from lstmbench.errors import UserError
 from lstmbench.sweep.spec import EXPERIMENTS, SCALES, load_spec, parse_spec, spec_names
+from lstmbench.training.config import RunConfig
 
 PAPER_SPECS = [
     "lr_hidden",
@@ -166,7 +166,7 @@ def test_files_and_names(tmp_path):
 def test_a_dataset_not_yet_provided_is_validated_but_refused_at_expansion():
     content = minimal(fixed={"dataset": "nosuchdata:tiny", "target": "ctc", "samples": 10})
     spec = parse_spec(content)  # the rest of the spec is checked
-    with pytest.raises(UserError, match="uses dataset 'nosuchdata:tiny'.*available: mnist"):
+    with pytest.raises(UserError, match="uses dataset 'nosuchdata:tiny'.*available: lines, mnist, uw3like"):
         spec.expand("tiny")
     with pytest.raises(UserError, match="unknown target mode"):
         parse_spec(minimal(fixed={"dataset": "nosuchdata", "target": "nowhere"}))

@@ -7,10 +7,10 @@ import sqlite3
 
 import pytest
 
-from lstmbench.config import RunConfig
 from lstmbench.errors import UserError
 from lstmbench.sweep.store import ResultsStore
-from lstmbench.train import train_run
+from lstmbench.training.config import RunConfig
+from lstmbench.training.loop import train_run
 
 TINY = RunConfig(
     dataset="mnist",

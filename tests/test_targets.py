@@ -8,9 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from lstmbench.errors import UserError
-from lstmbench.kernels.native import native_ctc
-from lstmbench.losses import sequence_loss
-from lstmbench.targets import ctc_alignment, ctc_alignment_reference, fixed_position_targets
+from lstmbench.model.kernels.native import native_ctc
+from lstmbench.training.losses import sequence_loss
+from lstmbench.training.targets import (
+    ctc_alignment,
+    ctc_alignment_reference,
+    fixed_position_targets,
+)
 
 # The C++ alignment (used in training) and the NumPy one it is checked against.
 ALIGNMENTS = [ctc_alignment, ctc_alignment_reference]

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from lstmbench.config import RunConfig
 from lstmbench.data.base import ArraySequenceSet
 from lstmbench.errors import UserError
-from lstmbench.losses import sequence_loss
-from lstmbench.nets import SequenceNet, reverse_padded
-from lstmbench.train import DivergenceWatch, build_net, evaluate, load_checkpoint, train_run
+from lstmbench.model.nets import SequenceNet, reverse_padded
+from lstmbench.training.checkpoint import build_net, load_checkpoint
+from lstmbench.training.config import RunConfig
+from lstmbench.training.evaluate import evaluate
+from lstmbench.training.loop import DivergenceWatch, train_run
+from lstmbench.training.losses import sequence_loss
 
 
 def tiny(**changes) -> RunConfig:

@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from .plotting import (
+from lstmbench.analysis.plotting import (
     LR_CMAP,
     Figure,
     caption_counts,
@@ -17,7 +17,7 @@ from .plotting import (
     plain_ticks,
     save,
 )
-from .runs import architecture_label, measured, missing, sweep_runs, sweep_scale
+from lstmbench.analysis.runs import architecture_label, measured, missing, sweep_runs, sweep_scale
 
 
 def _by_condition(runs, ax, key: str, metric: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plotting import (
+from lstmbench.analysis.plotting import (
     LR_CMAP,
     Figure,
     caption_counts,
@@ -18,8 +18,8 @@ from .plotting import (
     save,
     scatter_by_error,
 )
-from .runs import converged, learned, measured, missing, sweep_runs, sweep_scale
-from .stats import best_values_by_group, group_values
+from lstmbench.analysis.runs import converged, learned, measured, missing, sweep_runs, sweep_scale
+from lstmbench.analysis.stats import best_values_by_group, group_values
 
 BEST_ROWS = 10
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plotting import (
+from lstmbench.analysis.plotting import (
     LR_CMAP,
     Figure,
     caption_counts,
@@ -18,7 +18,7 @@ from .plotting import (
     save,
     scatter_by_error,
 )
-from .runs import (
+from lstmbench.analysis.runs import (
     compare_sweeps,
     measured,
     missing,

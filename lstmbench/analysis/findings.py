@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from .figures_mnist import best_lr_by_momentum
-from .runs import (
+from lstmbench.analysis.figures_mnist import best_lr_by_momentum
+from lstmbench.analysis.runs import (
     MissingData,
     architecture_label,
     converged,
@@ -24,7 +24,7 @@ from .runs import (
     parse_compare_sweep,
     sweep_runs,
 )
-from .stats import bootstrap_ci, compare_groups, group_values, holm
+from lstmbench.analysis.stats import bootstrap_ci, compare_groups, group_values, holm
 
 ALPHA = 0.05
 EQUIVALENCE = math.log10(1.25)

@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from .runs import measured
+from lstmbench.analysis.runs import measured
 
 # Settings that may vary in a sweep, and whether they are searched on a log scale.
 NUMERIC = {"lr": True, "hidden": True, "momentum": False, "batch_size": True}

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from .. import __version__
-from . import figures_arch, figures_mnist, figures_types
-from .findings import Finding, evaluate_findings
-from .importance import importance
-from .plotting import Figure
-from .runs import FINISHED, PAPER_SPECS, MissingData, measured
+from lstmbench import __version__
+from lstmbench.analysis import figures_arch, figures_mnist, figures_types
+from lstmbench.analysis.findings import Finding, evaluate_findings
+from lstmbench.analysis.importance import importance
+from lstmbench.analysis.plotting import Figure
+from lstmbench.analysis.runs import FINISHED, PAPER_SPECS, MissingData, measured
 
 # Every figure of the paper this package draws, in the paper's order.
 FIGURES = [
@@ -264,7 +264,7 @@ def render_html(figures, absent, findings, context) -> str:
         f"<pre>{html.escape(context['command'])}</pre>",
         _table(list(context["versions"].items()), ["package", "version"]),
         _table(list(context["provenance"].items()), ["recorded with the runs", "values"]),
-        "<p>Expected of each sweep (one spec per experiment, experiments/NAME.toml):</p>",
+        "<p>Expected of each sweep (one spec per experiment, lstmbench/sweep/specs/NAME.toml):</p>",
         _table(list(PAPER_SPECS.items()), ["sweep", "paper experiment"]),
         f"<script>{_SCRIPT}</script></body></html>",
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from ..errors import UserError
+from lstmbench.errors import UserError
 
 # The paper's experiments, one spec (and sweep) each, with the figures they feed.
 PAPER_SPECS = {
@@ -40,7 +40,7 @@ def missing(sweep: str, what: str, detail: str = "") -> MissingData:
     extra = f" ({detail})" if detail else ""
     return MissingData(
         f"{what} needs finished runs of the {sweep!r} sweep{extra}; run `{run_hint(sweep)}` "
-        f"(spec experiments/{sweep}.toml) first"
+        f"(spec lstmbench/sweep/specs/{sweep}.toml) first"
     )
 
 

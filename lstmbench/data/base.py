@@ -7,6 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+# Class 0 of every dataset is the blank: no label (CTC's blank, and the frames around a fixed
+# target).
+BLANK = 0
+
 
 @dataclass
 class Batch:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
-from .base import ArraySequenceSet
+from lstmbench.data.base import ArraySequenceSet
+from lstmbench.data.registry import register_dataset
+from lstmbench.errors import UserError
 
 # SHA-256 of the *decompressed* files: independent of how a mirror gzipped them.
 CHECKSUMS = {
@@ -189,3 +190,10 @@ def _content_hash(data: bytes) -> str:
         except (OSError, EOFError):
             return "corrupt"
     return hashlib.sha256(data).hexdigest()
+
+
+def _load_registered(argument, path, validation, seed):
+    return load_mnist(argument or path, validation, seed)
+
+
+register_dataset("mnist", _load_registered)

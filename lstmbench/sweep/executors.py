@@ -12,8 +12,8 @@ import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-from ..errors import UserError
-from .worker import init_worker, run_task
+from lstmbench.errors import UserError
+from lstmbench.sweep.worker import init_worker, run_task
 
 EXECUTORS = ("local", "ray")
 

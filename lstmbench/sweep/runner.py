@@ -13,14 +13,20 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from ..config import RunConfig
-from ..errors import UserError
-from ..train import RunResult
-from .executors import EXECUTORS, LocalExecutor, RayExecutor, cpu_count, threads_per_worker
-from .packed import make_tasks
-from .spec import Spec
-from .store import ResultsStore
-from .worker import failure
+from lstmbench.errors import UserError
+from lstmbench.sweep.executors import (
+    EXECUTORS,
+    LocalExecutor,
+    RayExecutor,
+    cpu_count,
+    threads_per_worker,
+)
+from lstmbench.sweep.spec import Spec
+from lstmbench.sweep.store import ResultsStore
+from lstmbench.sweep.worker import failure
+from lstmbench.training.config import RunConfig
+from lstmbench.training.packed import make_tasks
+from lstmbench.training.record import RunResult
 
 DEFAULT_PACK = 8  # packed runs equal separate runs to float rounding (tests/test_sweep_packed.py)
 
@@ -160,13 +166,7 @@ def _outcomes(future: Future, task: list[RunConfig], executor) -> list[dict]:
 def _record(store: ResultsStore, sweep: str, config: RunConfig, outcome: dict) -> str | None:
     """Store one outcome; returns a reason to stop the sweep (a user error), else None."""
     if "result" in outcome:
-        values = dict(outcome["result"])
-        host = values.pop("host")
-        values.pop("pid", None)
-        values["config"] = RunConfig.from_dict(values["config"])
-        result = RunResult(**values)
-        result.host = host
-        store.record_result(sweep, result)
+        store.record_result(sweep, RunResult.from_dict(outcome["result"]))
         return None
     store.record_failure(sweep, config, outcome["error"])
     if outcome.get("user_error"):

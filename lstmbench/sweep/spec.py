@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import RunConfig
-from ..data import dataset_names
-from ..errors import UserError
+from lstmbench.data import dataset_names
+from lstmbench.errors import UserError
+from lstmbench.training.config import RunConfig
 
 SCALES = ("tiny", "small", "paper")
 GRID = "values"
@@ -42,7 +42,7 @@ SWEEP_KINDS = (GRID, *RANDOM_KINDS)
 TOP_KEYS = ("name", "description", "seed", "fixed", "sweep", "scales")
 SCALE_KEYS = ("runs", "fixed", "sweep")
 FIELD_TYPES = {f.name: type(f.default) for f in dataclasses.fields(RunConfig)}
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parent / "specs"  # the paper's experiments, shipped
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def _unchecked(config: RunConfig, dataset: str) -> RunConfig:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read and validate a spec file; a name without a path is looked up in experiments/."""
+    """Read and validate a spec file; a bare name is looked up among the shipped specs."""
     path = resolve_spec_path(path)
     try:
         content = tomllib.loads(path.read_text())

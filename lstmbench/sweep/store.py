@@ -17,9 +17,9 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from .. import __version__
-from ..config import RunConfig
-from ..errors import UserError
+from lstmbench import __version__
+from lstmbench.errors import UserError
+from lstmbench.training.config import RunConfig
 
 STATUSES = ("queued", "running", "done", "failed", "diverged")
 FINISHED = ("done", "diverged")
@@ -296,7 +296,7 @@ class ResultsStore:
             result.samples_seen,
             result.wall_time,
             result.reason or None,
-            getattr(result, "host", None) or platform.node(),
+            result.host,
             __version__,
             git_revision(),
             now(),

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import ctypes
-import dataclasses
-import os
 import platform
 import signal
 import sys
 import traceback
 
-from ..config import RunConfig
-from ..errors import UserError
+import torch
+
+from lstmbench.data import load_dataset
+from lstmbench.errors import UserError
+from lstmbench.model.cells import load_plugins
+from lstmbench.training.config import RunConfig
+from lstmbench.training.loop import train_runs
+from lstmbench.training.record import RunResult
 
 _DATASETS: dict[tuple, tuple] = {}  # loaded (train, test) sets, kept for the worker's life
 
 
 def init_worker(threads: int, plugins: list[str], die_with_parent: bool = True) -> None:
     """Set up a worker process: its torch threads, plugins, and death with its parent."""
-    import torch
-
-    from ..cells import load_plugins
-
     if die_with_parent and sys.platform.startswith("linux"):
         # A killed runner must not leave orphan workers training for nobody.
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -32,8 +32,6 @@ def init_worker(threads: int, plugins: list[str], die_with_parent: bool = True) 
 
 def datasets_for(config: RunConfig, data_path: str | None):
     """The (train, test) sets of a config, loaded once per worker."""
-    from ..data import load_dataset
-
     key = (config.dataset, data_path, config.validation, config.seed if config.validation else 0)
     if key not in _DATASETS:
         _DATASETS[key] = load_dataset(config.dataset, data_path, config.validation, config.seed)
@@ -48,15 +46,9 @@ def run_task(configs: list[dict], data_path: str | None, packed: bool) -> list[d
     runs = [RunConfig.from_dict(values) for values in configs]
     try:
         if packed and len(runs) > 1:
-            from .packed import train_packed
-
-            results = train_packed(runs, datasets_for(runs[0], data_path))
+            results = train_runs(runs, datasets_for(runs[0], data_path))
         else:
-            from ..train import train_run
-
-            results = [
-                train_run(c, progress=False, datasets=datasets_for(c, data_path)) for c in runs
-            ]
+            results = [train_runs([c], datasets_for(c, data_path))[0] for c in runs]
     except Exception as error:  # stored as the run's failure; the sweep goes on
         if len(runs) > 1:  # find out which run of a pack is at fault
             return [outcome for c in runs for outcome in run_task([c.to_dict()], data_path, False)]
@@ -64,14 +56,9 @@ def run_task(configs: list[dict], data_path: str | None, packed: bool) -> list[d
     return [success(result) for result in results]
 
 
-def success(result) -> dict:
+def success(result: RunResult) -> dict:
     """A finished run as plain data (no model), to send back to the runner."""
-    values = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
-    values.pop("model")
-    values["config"] = result.config.to_dict()
-    values["host"] = platform.node()
-    values["pid"] = os.getpid()
-    return {"result": values}
+    return {"result": result.to_dict()}
 
 
 def failure(error: BaseException) -> dict:

@@ -1,0 +1,1 @@
+"""The `lstmbench` command: shared option groups, and each feature's commands."""

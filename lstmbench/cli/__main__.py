@@ -1,0 +1,5 @@
+import sys
+
+from lstmbench.cli.main import main
+
+sys.exit(main())

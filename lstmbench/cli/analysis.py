@@ -1,0 +1,179 @@
+"""The `report`, `reproduce` and `compare` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import math
+import sys
+import time
+from pathlib import Path
+
+from lstmbench.analysis.runs import PAPER_SPECS, compare_sweep_name
+from lstmbench.cli.options import add_sweep_runner_options, sweep_options
+from lstmbench.errors import UserError
+
+SCALES = ("tiny", "small")
+COMPARE_PROTOCOLS = ("cell_types_mnist", "cell_types_lines")
+
+
+def add_commands(subparsers) -> None:
+    """Add `report`, `reproduce` and `compare` to the lstmbench command."""
+    report = subparsers.add_parser(
+        "report", help="figures, findings and an HTML/Markdown report from a results database"
+    )
+    report.add_argument("db", help="the results database (SQLite file written by sweeps)")
+    report.add_argument("-o", "--out", default="report", help="output folder (default: report)")
+    report.set_defaults(handler=_report)
+
+    reproduce = subparsers.add_parser(
+        "reproduce", help="run every paper experiment at one scale, then write the report"
+    )
+    reproduce.add_argument("--scale", choices=SCALES, default="tiny", help="(default: tiny)")
+    reproduce.add_argument(
+        "--only", action="append", choices=list(PAPER_SPECS), help="only this spec; repeatable"
+    )
+    _add_sweep_options(reproduce)
+    reproduce.set_defaults(handler=_reproduce)
+
+    compare = subparsers.add_parser(
+        "compare", help="run the paper's protocol for your cell and report it beside the paper's"
+    )
+    compare.add_argument("--cell", required=True, help="a registered cell name (see --plugin)")
+    compare.add_argument(
+        "--protocol",
+        choices=COMPARE_PROTOCOLS,
+        default="cell_types_mnist",
+        help="the paper's experiment to run the cell through (default: cell_types_mnist)",
+    )
+    compare.add_argument("--scale", choices=SCALES, default="tiny", help="(default: tiny)")
+    _add_sweep_options(compare)
+    compare.set_defaults(handler=_compare)
+
+
+def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--out", help="report folder (default: report-SCALE)")
+    add_sweep_runner_options(parser, "results-SCALE.db")
+
+
+def open_store(path: str | Path, must_exist: bool = True):
+    """The results store at path; a missing file is the user's mistake when reading."""
+    from lstmbench.sweep.store import ResultsStore
+
+    path = Path(path)
+    if must_exist and not path.is_file():
+        raise UserError(
+            f"results database {path} does not exist; give the file a sweep wrote "
+            "(lstmbench sweep run ... --db FILE) or run `lstmbench reproduce`"
+        )
+    return ResultsStore(path)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from lstmbench.analysis.report import write_report
+
+    written = write_report(open_store(args.db), args.out, sys.argv)
+    print_written(written)
+    return 0
+
+
+def print_written(written) -> None:
+    """Say what the findings are, what could not be drawn, and where the report went."""
+    for finding in written.findings:
+        print(f"  {finding.verdict:>26}  {finding.claim}")
+    for key, message in written.missing.items():
+        print(f"  {key} not drawn: {message}")
+    print(f"wrote {written.html} and {written.markdown} ({len(written.figures)} figures)")
+
+
+def options_for(spec, options):
+    """The sweep options for one spec. --data names the MNIST directory, so only specs on
+    MNIST get it: a line spec would take it for its cache of generated lines."""
+    datasets = {config.dataset.partition(":")[0] for config in spec.expand(options.scale)}
+    return options if datasets <= {"mnist"} else dataclasses.replace(options, data_path=None)
+
+
+def run_specs(specs: list, store, options) -> list[str]:
+    """Run the specs one after another into one store; returns the problems met (if any)."""
+    from lstmbench.sweep.runner import run_sweep
+
+    problems = []
+    for number, spec in enumerate(specs, 1):
+        runs = spec.scale(options.scale).runs
+        print(
+            f"[{number}/{len(specs)}] {spec.name} ({options.scale}, {runs} runs): "
+            f"{spec.description}",
+            flush=True,
+        )
+        start = time.perf_counter()
+        try:
+            summary = run_sweep(spec, store, options_for(spec, options))
+        except UserError as error:  # one broken sweep must not cost the others
+            problems.append(str(error))
+            print(f"    stopped: {error}", flush=True)
+            continue
+        counts = summary.counts
+        print(
+            f"    {counts['done']} done, {counts['diverged']} diverged, {counts['failed']} "
+            f"failed in {time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
+    return problems
+
+
+def _finish(store, out: str, problems: list[str], start: float) -> int:
+    from lstmbench.analysis.report import write_report
+
+    written = write_report(store, out, sys.argv)
+    print_written(written)
+    print(f"total {time.perf_counter() - start:.0f} s; open {written.html} in a browser")
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from lstmbench.model.cells import load_plugins
+    from lstmbench.sweep.spec import load_spec
+
+    start = time.perf_counter()
+    load_plugins(args.plugin)
+    specs = [load_spec(name) for name in (args.only or PAPER_SPECS)]
+    store = open_store(args.db or f"results-{args.scale}.db", must_exist=False)
+    problems = run_specs(specs, store, sweep_options(args))
+    return _finish(store, args.out or f"report-{args.scale}", problems, start)
+
+
+def compare_spec(protocol, cell: str):
+    """The protocol spec with its cell types replaced by one cell, as many runs per type."""
+    from lstmbench.sweep.spec import SCALES as SPEC_SCALES
+    from lstmbench.sweep.spec import parse_spec
+
+    source = copy.deepcopy(protocol.source)
+    source["name"] = compare_sweep_name(protocol.name, cell)
+    source["description"] = f"{cell} on the {protocol.name} protocol"
+    source.get("sweep", {}).pop("cell", None)
+    source.setdefault("fixed", {})["cell"] = cell
+    for scale in SPEC_SCALES:
+        table = source["scales"][scale]
+        cells = protocol.scale(scale).sweep.get("cell")
+        types = len(cells.values) if cells is not None and cells.kind == "values" else 1
+        table["runs"] = math.ceil(table["runs"] / types)
+        table.get("sweep", {}).pop("cell", None)
+        table.get("fixed", {}).pop("cell", None)
+    return parse_spec(source, f"compare --cell {cell}")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from lstmbench.model.cells import get_cell, load_plugins
+    from lstmbench.sweep.spec import load_spec
+
+    start = time.perf_counter()
+    load_plugins(args.plugin)
+    cell = get_cell(args.cell).name
+    protocol = load_spec(args.protocol)
+    specs = [protocol, compare_spec(protocol, cell)]
+    store = open_store(args.db or f"results-{args.scale}.db", must_exist=False)
+    problems = run_specs(specs, store, sweep_options(args))
+    return _finish(store, args.out or f"report-{args.scale}", problems, start)

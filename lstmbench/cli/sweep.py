@@ -1,0 +1,141 @@
+"""The `lstmbench sweep` subcommands: run, status, show, export, merge."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from lstmbench.cli.options import add_sweep_runner_options, sweep_options
+from lstmbench.sweep.spec import SCALES, spec_names
+
+DEFAULT_DB = "results.db"
+SPEC_HELP = "a spec file, or the name of a shipped one: " + ", ".join(spec_names())
+
+
+def add_commands(subparsers) -> None:
+    """Add `sweep` and its actions to the lstmbench command."""
+
+    sweep = subparsers.add_parser("sweep", help="run experiment specs and manage their results")
+    actions = sweep.add_subparsers(dest="sweep_command", required=True, metavar="ACTION")
+
+    run = actions.add_parser("run", help="run a spec's runs that are not finished yet")
+    run.add_argument("spec", help=SPEC_HELP)
+    run.add_argument("--scale", choices=SCALES, default="tiny", help="run budget (default: tiny)")
+    add_sweep_runner_options(run, DEFAULT_DB)
+    run.set_defaults(handler=_run)
+
+    status = actions.add_parser("status", help="summarize a results database")
+    status.add_argument("--db", default=DEFAULT_DB, help=f"(default: {DEFAULT_DB})")
+    status.add_argument("--failed", action="store_true", help="also list failed runs' errors")
+    status.set_defaults(handler=_status)
+
+    show = actions.add_parser("show", help="validate a spec and list the runs of a scale")
+    show.add_argument("spec", help=SPEC_HELP)
+    show.add_argument("--scale", choices=SCALES, default="tiny")
+    show.set_defaults(handler=_show)
+
+    export = actions.add_parser("export", help="write runs (or curve points) to CSV or Parquet")
+    export.add_argument("out", help="output file ending in .csv or .parquet")
+    export.add_argument("--db", default=DEFAULT_DB, help=f"(default: {DEFAULT_DB})")
+    export.add_argument("--sweep", help="only this sweep")
+    export.add_argument("--curves", action="store_true", help="curve points instead of runs")
+    export.set_defaults(handler=_export)
+
+    merge = actions.add_parser("merge", help="merge results files from elsewhere into --db")
+    merge.add_argument("others", nargs="+", help="results files to merge in")
+    merge.add_argument("--db", default=DEFAULT_DB, help=f"(default: {DEFAULT_DB})")
+    merge.set_defaults(handler=_merge)
+
+
+def _store(path: str, must_exist: bool = False):
+    from lstmbench.errors import UserError
+    from lstmbench.sweep.store import ResultsStore
+
+    if must_exist and not Path(path).is_file():
+        raise UserError(f"no results database {path}; give --db FILE of an existing sweep")
+    return ResultsStore(path)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lstmbench.model.cells import load_plugins
+    from lstmbench.sweep.runner import run_sweep
+    from lstmbench.sweep.spec import load_spec
+
+    load_plugins(args.plugin)  # plugin cells must be known before the spec is validated
+    spec = load_spec(args.spec)
+    options = sweep_options(args)
+    store = _store(args.db or DEFAULT_DB)
+    summary = run_sweep(spec, store, options)
+    counts = summary.counts
+    rate = summary.finished_now / summary.elapsed * 3600 if summary.elapsed else 0.0
+    print(
+        f"sweep {spec.name} ({args.scale}) in {args.db or DEFAULT_DB}: {counts['done']} done, "
+        f"{counts['diverged']} diverged, {counts['failed']} failed, {counts['queued']} queued; "
+        f"{summary.finished_now} runs this time in {summary.elapsed:.0f} s ({rate:.0f} runs/hour)"
+    )
+    return 1 if counts["failed"] else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    store = _store(args.db, must_exist=True)
+    sweeps = store.sweeps()
+    if not sweeps:
+        print(f"{args.db}: no sweeps yet")
+    for sweep in sweeps:
+        counts = store.counts(sweep["name"])
+        total = sum(counts.values())
+        done = store.runs(sweep["name"], "done")
+        best = min(done, key=lambda r: _sortable(r["best_error"]), default=None)
+        wall = sum(r["wall_time"] for r in done if math.isfinite(r["wall_time"]))
+        parts = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+        print(
+            f"{sweep['name']} ({sweep['scale']}, since {sweep['created']}): {total} runs: {parts}"
+        )
+        if best is not None:
+            print(
+                f"  best error {best['best_error']:.2%}: run {best['run_id']} "
+                f"({best['cell']} {best['direction']} {best['output']}/{best['target']} "
+                f"hidden {best['hidden']} lr {best['lr']:.3g} momentum {best['momentum']:.3g} "
+                f"batch {best['batch_size']}); {wall / 3600:.2f} h of training stored"
+            )
+        if args.failed:
+            for run in store.runs(sweep["name"], "failed"):
+                print(f"  failed {run['run_id']}: {run['error'].splitlines()[0]}")
+    return 0
+
+
+def _sortable(value: float) -> float:
+    return value if math.isfinite(value) else math.inf
+
+
+def _show(args: argparse.Namespace) -> int:
+    from lstmbench.sweep.spec import load_spec
+
+    spec = load_spec(args.spec)
+    configs = spec.expand(args.scale)
+    fixed, swept = spec.settings(args.scale)
+    print(f"{spec.name}: {spec.description}")
+    print(f"scale {args.scale}: {len(configs)} runs")
+    print("fixed: " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
+    for dimension in swept.values():
+        print(f"swept: {dimension.setting} {dimension.kind} {list(dimension.values)}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    store = _store(args.db, must_exist=True)
+    rows = store.export(args.out, args.sweep, args.curves)
+    print(f"wrote {rows} {'curve points' if args.curves else 'runs'} to {args.out}")
+    return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    store = _store(args.db)
+    for other in args.others:
+        counts = store.merge(other)
+        print(
+            f"merged {other} into {args.db or DEFAULT_DB}: {counts['added']} runs added, "
+            f"{counts['updated']} updated, {counts['kept']} already there"
+        )
+    return 0

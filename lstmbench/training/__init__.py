@@ -1,0 +1,2 @@
+"""Training: RunConfig, the training loop (single and packed runs), losses, targets, metrics,
+checkpoints."""

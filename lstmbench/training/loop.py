@@ -1,0 +1,249 @@
+"""The training loop. One run, or K runs that differ only in lr, momentum or seed trained as
+one packed computation: both go through `train_runs`, with one evaluation recorder, one
+divergence watch and one result record.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lstmbench.data import SequenceDataset, load_dataset
+from lstmbench.errors import UserError
+from lstmbench.model.nets import SequenceNet
+from lstmbench.training.checkpoint import build_net, save_run
+from lstmbench.training.config import RunConfig
+from lstmbench.training.evaluate import evaluate
+from lstmbench.training.losses import sequence_loss
+from lstmbench.training.packed import PACKABLE, PackedRuns, PackUnstable, pack_key
+from lstmbench.training.progress import TrainingProgress
+from lstmbench.training.record import RunResult
+from lstmbench.training.targets import FIXED_MODES
+
+OnEvaluation = Callable[[RunResult, dict], None]
+
+
+def check_compatible(config: RunConfig, dataset: SequenceDataset) -> None:
+    """Refuse combinations that cannot work, before any training."""
+    if config.target in FIXED_MODES and not dataset.fixed_length:
+        raise UserError(
+            f"target mode {config.target!r} puts the label at a fixed time step, which needs "
+            f"sequences of one length; dataset {config.dataset!r} has variable-length "
+            "sequences: use --target ctc"
+        )
+
+
+class DivergenceWatch:
+    """Decides when a run has diverged: a non-finite loss, or error stuck at chance.
+
+    "Stuck" means `patience` evaluations in a row at chance level with no fall in the
+    training loss over them, so a slow but learning run is not stopped.
+    """
+
+    def __init__(self, chance: float, patience: int):
+        self.chance, self.patience = chance, patience
+        self.stretch: list[float] = []
+
+    @staticmethod
+    def bad_loss(loss: float) -> bool:
+        """Whether a training loss means the run has blown up."""
+        return not math.isfinite(loss)
+
+    def stuck(self, error: float, train_loss: float) -> bool:
+        """Record an evaluation; True once the error has sat at chance long enough."""
+        if error < self.chance - 0.01:
+            self.stretch = []
+            return False
+        self.stretch.append(train_loss)
+        if len(self.stretch) < self.patience:
+            return False
+        window = self.stretch[-self.patience :]
+        return window[-1] >= 0.99 * window[0]
+
+
+class SingleNet:
+    """One run's network with torch's SGD: the packed group's interface for K = 1."""
+
+    def __init__(self, config: RunConfig, train_set: SequenceDataset, device: str):
+        self.config = config
+        torch.manual_seed(config.seed)
+        self.net = build_net(config, train_set).to(device)
+        self.optimizer = torch.optim.SGD(
+            self.net.parameters(), lr=config.lr, momentum=config.momentum
+        )
+
+    def losses(self, batches) -> torch.Tensor:
+        """The run's mean batch loss, as a (1,) tensor."""
+        batch = batches[0]
+        logits = self.net(batch.inputs, batch.input_lengths)
+        loss = sequence_loss(
+            logits,
+            self.config.output,
+            self.config.target,
+            batch.targets,
+            batch.input_lengths,
+            batch.target_lengths,
+        )
+        return loss.reshape(1)
+
+    def update(self, losses: torch.Tensor, active: list[int]) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.optimizer.step()
+
+    def network(self, k: int) -> SequenceNet:
+        return self.net
+
+    def freeze(self, k: int) -> None:
+        """Nothing to do: a single run's loop ends with it."""
+
+
+class RunState:
+    """One run's record as it trains: its result, divergence watch and pending losses."""
+
+    def __init__(self, config: RunConfig, chance: float):
+        self.result = RunResult(config)
+        self.watch = DivergenceWatch(chance, config.stuck_evals)
+        self.losses: list[float] = []
+
+    def record(self, error: float, seen: int, wall: float) -> dict:
+        """Add a curve point (mean training loss since the last one); update the best error."""
+        mean_loss = float(np.mean(self.losses)) if self.losses else math.nan
+        self.losses.clear()
+        point = {"samples": seen, "test_error": error, "train_loss": mean_loss, "wall_time": wall}
+        result = self.result
+        result.curve.append(point)
+        if not error >= result.best_error:  # also true while best_error is still NaN
+            result.best_error, result.best_samples = error, seen
+        return point
+
+    def stop(self, status: str, reason: str, seen: int, wall: float) -> None:
+        result = self.result
+        result.status, result.reason = status, reason
+        result.samples_seen, result.wall_time = seen, wall
+
+
+def train_runs(
+    configs: list[RunConfig],
+    datasets: tuple[SequenceDataset, SequenceDataset],
+    device: str = "cpu",
+    progress: bool = False,
+    on_evaluation: OnEvaluation | None = None,
+    time_limit: float = 0.0,
+) -> list[RunResult]:
+    """Train runs that differ only in lr, momentum or seed; one run is a group of one.
+
+    Each run starts from the weights and sees the samples, in the order, of its own seed.
+    `on_evaluation(result, point)` receives each curve point as soon as it is measured;
+    `time_limit` > 0 ends training after that many seconds, with a last evaluation.
+    A packed group raises PackUnstable when a run's loss stops being finite (its overflow
+    could reach the others through the shared arithmetic); train those runs alone instead.
+    """
+    if len({pack_key(c) for c in configs}) != 1 or (
+        len(configs) > 1 and pack_key(configs[0]) is None
+    ):
+        raise ValueError("runs trained together must differ only in " + ", ".join(PACKABLE))
+    train_set, test_set = datasets
+    base = configs[0]
+    check_compatible(base, train_set)
+    if len(configs) > 1 and device != "cpu":
+        raise UserError("packed runs train on the CPU; use --pack 1 with --device cuda")
+    nets = (
+        SingleNet(base, train_set, device) if len(configs) == 1 else PackedRuns(configs, train_set)
+    )
+    runs = [RunState(config, train_set.chance_error()) for config in configs]
+    active = list(range(len(configs)))
+    rngs = [np.random.default_rng(c.seed) for c in configs]
+    shared_order = len({c.seed for c in configs}) == 1
+    total = base.samples or int(round(base.epochs * len(train_set)))
+    bar = TrainingProgress(total, progress)
+    start = time.perf_counter()
+    seen, next_eval, data_time, out_of_time = 0, base.eval_every, 0.0, False
+
+    def stop(k: int, status: str, reason: str) -> None:
+        runs[k].stop(status, reason, seen, time.perf_counter() - start)
+        active.remove(k)
+        nets.freeze(k)
+
+    def evaluate_active() -> None:
+        wall = time.perf_counter() - start
+        for k in list(active):
+            error = evaluate(nets.network(k), test_set, base.eval_samples, device)
+            point = runs[k].record(error, seen, wall)
+            bar.evaluated(point["train_loss"], error)
+            if on_evaluation is not None:
+                on_evaluation(runs[k].result, point)
+            if runs[k].watch.stuck(error, point["train_loss"]):
+                stop(k, "diverged", f"error at chance since {seen} samples")
+
+    while active and seen < total and not out_of_time:
+        orders = [train_set.epoch_batches(rng, base.batch_size) for rng in rngs]
+        for step_indices in zip(*orders, strict=True):
+            if seen >= total or not active or out_of_time:
+                break
+            step_indices = [indices[: total - seen] for indices in step_indices]
+            loading = time.perf_counter()
+            if shared_order:
+                batches = [train_set.batch(step_indices[0]).to(device)] * len(configs)
+            else:
+                batches = [train_set.batch(indices).to(device) for indices in step_indices]
+            data_time += time.perf_counter() - loading
+            losses = nets.losses(batches)
+            values = losses.tolist()
+            for k in list(active):
+                if DivergenceWatch.bad_loss(values[k]):
+                    if len(configs) > 1:
+                        raise PackUnstable(f"a packed run's loss became {values[k]} at {seen}")
+                    stop(k, "diverged", f"loss became {values[k]} at {seen} samples")
+            if not active:
+                break
+            nets.update(losses, active)
+            seen += len(step_indices[0])
+            for k in active:
+                runs[k].losses.append(values[k])
+            bar.update(len(step_indices[0]))
+            out_of_time = 0 < time_limit <= time.perf_counter() - start
+            if seen >= next_eval or seen >= total or out_of_time:
+                next_eval += base.eval_every
+                evaluate_active()
+    bar.close()
+    wall = time.perf_counter() - start
+    results = []
+    for k, run in enumerate(runs):
+        if k in active:
+            run.stop("done", "", seen, wall)
+        result = run.result
+        result.data_time = data_time
+        result.model = nets.network(k)
+        if result.curve:
+            result.final_error = result.curve[-1]["test_error"]
+        results.append(result)
+    return results
+
+
+def train_run(
+    config: RunConfig,
+    data_path: str | None = None,
+    device: str = "cpu",
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    datasets: tuple[SequenceDataset, SequenceDataset] | None = None,
+    on_evaluation: OnEvaluation | None = None,
+    time_limit: float = 0.0,
+) -> RunResult:
+    """Train one network as configured; write result.json and model.pt under out_dir/run_id.
+
+    `datasets` skips loading (train, test) by name.
+    """
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("device 'cuda' requested but torch sees no GPU; use --device cpu")
+    datasets = datasets or load_dataset(config.dataset, data_path, config.validation, config.seed)
+    (result,) = train_runs([config], datasets, device, progress, on_evaluation, time_limit)
+    if out_dir is not None:
+        save_run(result, out_dir, datasets[0].metadata())
+    return result
