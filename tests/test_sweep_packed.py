@@ -24,7 +24,10 @@ def assert_same_run(separate, packed, eval_samples):
     assert packed.config == separate.config
     assert packed.status == separate.status and packed.samples_seen == separate.samples_seen
     assert len(packed.curve) == len(separate.curve)
+    # one record: the same fields, in the curve points and in the stored form
+    assert packed.to_dict().keys() == separate.to_dict().keys()
     for mine, theirs in zip(packed.curve, separate.curve, strict=True):
+        assert mine.keys() == theirs.keys() == {"samples", "test_error", "train_loss", "wall_time"}
         assert mine["samples"] == theirs["samples"]
         assert mine["train_loss"] == pytest.approx(theirs["train_loss"], rel=1e-4, abs=1e-6)
         # one near-tie decision may flip with the last bit of a weight, no more

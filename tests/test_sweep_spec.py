@@ -166,7 +166,9 @@ def test_files_and_names(tmp_path):
 def test_a_dataset_not_yet_provided_is_validated_but_refused_at_expansion():
     content = minimal(fixed={"dataset": "nosuchdata:tiny", "target": "ctc", "samples": 10})
     spec = parse_spec(content)  # the rest of the spec is checked
-    with pytest.raises(UserError, match="uses dataset 'nosuchdata:tiny'.*available: lines, mnist, uw3like"):
+    with pytest.raises(
+        UserError, match="uses dataset 'nosuchdata:tiny'.*available: lines, mnist, uw3like"
+    ):
         spec.expand("tiny")
     with pytest.raises(UserError, match="unknown target mode"):
         parse_spec(minimal(fixed={"dataset": "nosuchdata", "target": "nowhere"}))

@@ -23,11 +23,11 @@ from torch import nn
 
 from lstmbench.errors import UserError
 from lstmbench.model import kernels as backends
-from lstmbench.model.cells import get_cell
+from lstmbench.model.cells import PAPER_PRESETS, get_cell
 from lstmbench.model.nets import SequenceNet
 
 BASELINE = "nn.LSTM"
-PAPER_TYPES = ("LSTM", "NPLSTM", "LINLSTM", "RELU2LSTM", "RELULSTM", "RELUTANHLSTM")
+PAPER_TYPES = tuple(PAPER_PRESETS)
 DEFAULT_CELLS = (*PAPER_TYPES, "GRU")
 REFERENCE_CELL = "NPLSTM"
 
