@@ -38,10 +38,19 @@ def run_kernel(cell: SpecLSTMCell, x: torch.Tensor, backend: str) -> torch.Tenso
     if backend == "native":
         assert kernels.backend_name(x) == "native", "the C++ kernel did not build here"
         return cell.sequence(x)
-    layout = kernels.Layout.of(cell.spec)
-    return kernels._SpecLSTMSequence.apply(
-        x, cell.weight_ih, cell.weight_hh, cell.bias, cell.peephole, layout, generic
-    )
+    return through(generic, x.unsqueeze(1), [cell]).squeeze(1)
+
+
+def through(kernel, x: torch.Tensor, cells: list[SpecLSTMCell]) -> torch.Tensor:
+    """K cells' weights stacked, x (T, K, B, I) through one fused call of `kernel`."""
+    stacked = [
+        torch.stack([getattr(cell, name) for cell in cells])
+        for name in ("weight_ih", "weight_hh", "bias")
+    ]
+    peep = cells[0].peephole
+    peep = torch.stack([cell.peephole for cell in cells]) if peep is not None else None
+    layout = kernels.Layout.of(cells[0].spec)
+    return kernels._SpecLSTMSequence.apply(x, *stacked, peep, layout, kernel)
 
 
 def perturbed(cell: torch.nn.Module, scale: float = 0.3) -> torch.nn.Module:
@@ -71,6 +80,23 @@ def test_fused_sequence_equals_reference(name, backend, steps, batch):
     reference = run_steps(cell, x)
     torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-6)
     assert_same_grads(fused, reference, [x, *cell.parameters()])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", [*PAPER_PRESETS, "CIFG", "NOG"])
+@pytest.mark.parametrize("steps, batch", [(6, 1), (7, 9)])
+def test_fused_runs_equal_each_run_alone(name, backend, steps, batch):
+    """K runs with their own weights and inputs through one call: each gets exactly what it
+    gets from the step-by-step reference alone, outputs and gradients."""
+    torch.manual_seed(steps + batch)
+    cells = [perturbed(make_cell(name, 5, 6)) for _ in range(3)]
+    x = torch.randn(steps, len(cells), batch, 5, requires_grad=True)
+    kernel = kernels._Native if backend == "native" else generic
+    fused = through(kernel, x, cells)
+    alone = torch.stack([run_steps(cell, x[:, k]) for k, cell in enumerate(cells)], dim=1)
+    torch.testing.assert_close(fused, alone, rtol=1e-5, atol=1e-6)
+    parameters = [p for cell in cells for p in cell.parameters()]
+    assert_same_grads(fused, alone, [x, *parameters])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -111,11 +137,19 @@ def test_hand_written_backward_matches_finite_differences(name, backend):
     def outputs(x, w_ih, w_hh, bias, peep):
         return kernels._SpecLSTMSequence.apply(x, w_ih, w_hh, bias, peep, layout, kernel)
 
-    x = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
-    params = [p.detach().clone().requires_grad_() for p in (cell.weight_ih, cell.weight_hh)]
-    bias = cell.bias.detach().clone().requires_grad_()
-    peep = cell.peephole.detach().clone().requires_grad_() if cell.peephole is not None else None
-    assert torch.autograd.gradcheck(outputs, (x, *params, bias, peep), eps=1e-6, atol=1e-7)
+    # two runs with their own weights, so the runs dimension is checked too
+    second = perturbed(make_cell(name, 3, 4).double(), scale=0.5)
+    x = torch.randn(5, 2, 2, 3, dtype=torch.float64, requires_grad=True)
+    stacked = [
+        torch.stack([getattr(c, n).detach() for c in (cell, second)]).requires_grad_()
+        for n in ("weight_ih", "weight_hh", "bias")
+    ]
+    peep = (
+        torch.stack([cell.peephole.detach(), second.peephole.detach()]).requires_grad_()
+        if cell.peephole is not None
+        else None
+    )
+    assert torch.autograd.gradcheck(outputs, (x, *stacked, peep), eps=1e-6, atol=1e-7)
 
 
 def twin_nets(cell: str, direction: str, hidden: int = 6) -> tuple[SequenceNet, SequenceNet]:

@@ -11,7 +11,7 @@ from lstmbench.model.kernels import generic
 from lstmbench.model.kernels.layout import Layout
 from lstmbench.model.kernels.native import native_kernel
 
-__all__ = ["Layout", "backend_name", "spec_lstm_sequence"]
+__all__ = ["Layout", "backend_name", "fused_lstm_sequence", "spec_lstm_sequence"]
 
 
 NATIVE_DTYPES = (torch.float32, torch.float64)
@@ -70,13 +70,26 @@ class _SpecLSTMSequence(torch.autograd.Function):
         return dx, dw_ih, dw_hh, dbias, dpeep, None, None
 
 
-def spec_lstm_sequence(cell, x: torch.Tensor) -> torch.Tensor:
-    """Outputs (T, B, H) of a SpecLSTMCell over x (T, B, I), by the fast path."""
+def fused_lstm_sequence(x, w_ih, w_hh, bias, peep, spec) -> torch.Tensor:
+    """Outputs (T, K, B, H) of K CellSpec LSTMs of one shape over x (T, K, B, I), each with
+    its own weights stacked on a first dimension: w_ih (K, G*H, I), w_hh (K, G*H, H), bias
+    (K, G*H), peep (K, P, H) or None."""
     kernel = _Native if backend_name(x) == "native" else generic
-    peep = cell.peephole
-    return _SpecLSTMSequence.apply(
-        x.contiguous(), cell.weight_ih, cell.weight_hh, cell.bias, peep, _layout(cell.spec), kernel
+    return _SpecLSTMSequence.apply(x.contiguous(), w_ih, w_hh, bias, peep, _layout(spec), kernel)
+
+
+def spec_lstm_sequence(cell, x: torch.Tensor) -> torch.Tensor:
+    """Outputs (T, B, H) of a SpecLSTMCell over x (T, B, I): the fused path with K = 1."""
+    peep = cell.peephole.unsqueeze(0) if cell.peephole is not None else None
+    y = fused_lstm_sequence(
+        x.unsqueeze(1),
+        cell.weight_ih.unsqueeze(0),
+        cell.weight_hh.unsqueeze(0),
+        cell.bias.unsqueeze(0),
+        peep,
+        cell.spec,
     )
+    return y.squeeze(1)
 
 
 @functools.cache

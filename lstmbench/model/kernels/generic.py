@@ -1,4 +1,4 @@
-"""The fused recurrence in plain torch operations: any device and dtype.
+"""The fused recurrence in plain torch operations: any device and dtype, K runs at once.
 
 The same algorithm as the C++ kernel (input projections in one product, one product per step,
 a hand-written backward through time with the weight gradients in one product over all
@@ -30,6 +30,17 @@ def _derivative(kind: str, value: torch.Tensor) -> torch.Tensor | float:
     return 1.0
 
 
+def _by_run(a: torch.Tensor) -> torch.Tensor:
+    """(T, K, B, n) -> (K, T*B, n): each run's rows in one product."""
+    steps, runs, batch, size = a.shape
+    return a.transpose(0, 1).reshape(runs, steps * batch, size)
+
+
+def _by_time(a: torch.Tensor, steps: int) -> torch.Tensor:
+    runs, rows, size = a.shape
+    return a.view(runs, steps, rows // steps, size).transpose(0, 1).contiguous()
+
+
 def forward(
     x: torch.Tensor,
     w_ih: torch.Tensor,
@@ -38,24 +49,25 @@ def forward(
     peep: torch.Tensor | None,
     layout: Layout,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Outputs y, cell states c and gate activations, each (T, B, .)."""
-    steps, batch, size = x.shape
-    hidden = w_hh.shape[1]
-    acts = torch.addmm(bias, x.reshape(-1, size), w_ih.t()).view(steps, batch, -1)
-    y = x.new_empty(steps, batch, hidden)
-    c = x.new_empty(steps, batch, hidden)
-    c_prev = x.new_zeros(batch, hidden)
-    w_hh_t = w_hh.t()
+    """K runs: x (T, K, B, I), weights (K, ...). Outputs y, c and activations (T, K, B, .)."""
+    steps, runs, batch, _ = x.shape
+    hidden = w_hh.shape[2]
+    acts = _by_time(torch.baddbmm(bias.unsqueeze(1), _by_run(x), w_ih.transpose(1, 2)), steps)
+    y = x.new_empty(steps, runs, batch, hidden)
+    c = x.new_empty(steps, runs, batch, hidden)
+    c_prev = x.new_zeros(runs, batch, hidden)
+    w_hh_t = w_hh.transpose(1, 2)
+    peep = peep.unsqueeze(2) if peep is not None else None  # (K, P, 1, H) against (K, B, H)
     for t in range(steps):
         a = acts[t]
         if t > 0:
-            a.addmm_(y[t - 1], w_hh_t)
-        blocks = a.view(batch, layout.blocks, hidden).unbind(1)
+            a.baddbmm_(y[t - 1], w_hh_t)
+        blocks = a.view(runs, batch, layout.blocks, hidden).unbind(2)
         i = r = 1.0
         if layout.i is not None:
             pre = blocks[layout.i]
             if layout.peep_i is not None:
-                pre = pre + peep[layout.peep_i] * c_prev
+                pre = pre + peep[:, layout.peep_i] * c_prev
             i = torch.sigmoid(pre)
             blocks[layout.i].copy_(i)
         if layout.coupled:
@@ -63,7 +75,7 @@ def forward(
         elif layout.r is not None:
             pre = blocks[layout.r]
             if layout.peep_r is not None:
-                pre = pre + peep[layout.peep_r] * c_prev
+                pre = pre + peep[:, layout.peep_r] * c_prev
             r = torch.sigmoid(pre)
             blocks[layout.r].copy_(r)
         u = _activation(layout.g, blocks[layout.u])
@@ -73,7 +85,7 @@ def forward(
         if layout.o is not None:
             pre = blocks[layout.o]
             if layout.peep_o is not None:
-                pre = pre + peep[layout.peep_o] * c[t]
+                pre = pre + peep[:, layout.peep_o] * c[t]
             o = torch.sigmoid(pre)
             blocks[layout.o].copy_(o)
             out = o * out
@@ -94,17 +106,18 @@ def backward(
     layout: Layout,
     need_dx: bool,
 ):
-    """Gradients (dx or None, dw_ih, dw_hh, dbias, dpeep or None) from dy (T, B, H)."""
-    steps, batch, size = x.shape
-    hidden = w_hh.shape[1]
+    """Gradients (dx or None, dw_ih, dw_hh, dbias, dpeep or None) from dy (T, K, B, H)."""
+    steps, runs, batch, _ = x.shape
+    hidden = w_hh.shape[2]
     dz = torch.empty_like(acts)
-    dc = x.new_zeros(batch, hidden)
+    dc = x.new_zeros(runs, batch, hidden)
     dpeep = torch.zeros_like(peep) if peep is not None else None
-    zeros = x.new_zeros(batch, hidden)
+    peep = peep.unsqueeze(2) if peep is not None else None
+    zeros = x.new_zeros(runs, batch, hidden)
     for t in range(steps - 1, -1, -1):
-        dy_t = dy[t] if t == steps - 1 else torch.addmm(dy[t], dz[t + 1], w_hh)
-        blocks = acts[t].view(batch, layout.blocks, hidden).unbind(1)
-        grads = dz[t].view(batch, layout.blocks, hidden).unbind(1)
+        dy_t = dy[t] if t == steps - 1 else torch.baddbmm(dy[t], dz[t + 1], w_hh)
+        blocks = acts[t].view(runs, batch, layout.blocks, hidden).unbind(2)
+        grads = dz[t].view(runs, batch, layout.blocks, hidden).unbind(2)
         c_t, c_prev = c[t], (c[t - 1] if t > 0 else zeros)
         i = blocks[layout.i] if layout.i is not None else 1.0
         r = 1 - i if layout.coupled else (blocks[layout.r] if layout.r is not None else 1.0)
@@ -117,8 +130,8 @@ def backward(
             d_out = dy_t * o
         dc = dc + d_out * _derivative(layout.h, out)
         if layout.peep_o is not None:
-            dc = dc + grads[layout.o] * peep[layout.peep_o]
-            dpeep[layout.peep_o] += (grads[layout.o] * c_t).sum(0)
+            dc = dc + grads[layout.o] * peep[:, layout.peep_o]
+            dpeep[:, layout.peep_o] += (grads[layout.o] * c_t).sum(1)
         grads[layout.u].copy_(dc * i * _derivative(layout.g, u))
         if layout.i is not None:
             di = dc * (u - c_prev) if layout.coupled else dc * u
@@ -128,11 +141,11 @@ def backward(
         dc = dc * r
         for gate, row in ((layout.i, layout.peep_i), (layout.r, layout.peep_r)):
             if row is not None:
-                dc = dc + grads[gate] * peep[row]
-                dpeep[row] += (grads[gate] * c_prev).sum(0)
-    dz_flat = dz.view(steps * batch, -1)
-    dw_ih = dz_flat.t().mm(x.reshape(-1, size))
-    dw_hh = dz[1:].reshape(-1, dz.shape[2]).t().mm(y[:-1].reshape(-1, hidden))
-    dbias = dz_flat.sum(0)
-    dx = dz_flat.mm(w_ih).view(steps, batch, size) if need_dx else None
+                dc = dc + grads[gate] * peep[:, row]
+                dpeep[:, row] += (grads[gate] * c_prev).sum(1)
+    dz_runs = _by_run(dz)
+    dw_ih = dz_runs.transpose(1, 2).bmm(_by_run(x))
+    dw_hh = _by_run(dz[1:]).transpose(1, 2).bmm(_by_run(y[:-1]))
+    dbias = dz_runs.sum(1)
+    dx = _by_time(dz_runs.bmm(w_ih), steps) if need_dx else None
     return dx, dw_ih, dw_hh, dbias, dpeep

@@ -5,8 +5,9 @@
 // passes are plain loops the compiler vectorizes (exp through glibc's vector math library).
 // The weight gradients are formed after the loop, each in one product over all steps.
 //
-// Layout: pre-activations and activations are (T, B, G*H) with the spec's blocks (i, r, u, o:
-// those present) side by side in that order; peepholes are (P, H), one row per gate present.
+// Layout: pre-activations and activations are (T, K, B, G*H) for K runs, with the spec's
+// blocks (i, r, u, o: those present) side by side in that order; peepholes are (K, P, H), one
+// row per gate present.
 
 #include <torch/extension.h>
 
@@ -306,46 +307,72 @@ Layout make_layout(int64_t hidden, const std::vector<int64_t>& spec) {
   return Layout(hidden, spec[0], spec[1], spec[2], spec[3], spec[4], spec[5], spec[6]);
 }
 
-// Returns (y, c, activations), each (T, B, .).
+// K independent runs of one shape go through one call: the runs dimension K sits between time
+// and batch, and each run has its own weights. A single network is K = 1.
+//
+// Each run's rows (T*B of them) in one product: (T, K, B, n) <-> (K, T*B, n).
+torch::Tensor by_run(const torch::Tensor& a) {
+  const int64_t T = a.size(0), K = a.size(1), B = a.size(2);
+  return a.permute({1, 0, 2, 3}).reshape({K, T * B, a.size(3)});
+}
+
+torch::Tensor by_time(const torch::Tensor& a, int64_t T) {
+  const int64_t K = a.size(0), B = a.size(1) / T;
+  return a.view({K, T, B, a.size(2)}).permute({1, 0, 2, 3}).contiguous();
+}
+
+// x (T, K, B, I); w_ih (K, G*H, I); w_hh (K, G*H, H); bias (K, G*H); peep (K, P, H) or empty.
+// Returns (y, c, activations), each (T, K, B, .).
 std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor w_ih, torch::Tensor w_hh,
                                    torch::Tensor bias, torch::Tensor peep,
                                    std::vector<int64_t> spec) {
   TORCH_CHECK(x.device().is_cpu() && x.is_contiguous(), "x must be a contiguous CPU tensor");
-  const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = w_hh.size(1);
+  TORCH_CHECK(x.dim() == 4 && w_ih.dim() == 3, "x is (T, K, B, I) and w_ih (K, G*H, I)");
+  const int64_t T = x.size(0), K = x.size(1), B = x.size(2), H = w_hh.size(2);
   const Layout L = make_layout(H, spec);
-  TORCH_CHECK(w_ih.size(0) == L.blocks * H, "weight_ih has the wrong number of rows");
-  auto acts = torch::addmm(bias, x.reshape({T * B, I}), w_ih.t()).view({T, B, L.blocks * H});
-  auto y = torch::empty({T, B, H}, x.options());
-  auto c = torch::empty({T, B, H}, x.options());
+  const int64_t row = L.blocks * H;
+  TORCH_CHECK(w_ih.size(0) == K && w_ih.size(1) == row, "weight_ih has the wrong shape");
+  auto acts = by_time(torch::baddbmm(bias.unsqueeze(1), by_run(x), w_ih.transpose(1, 2)), T);
+  auto y = torch::empty({T, K, B, H}, x.options());
+  auto c = torch::empty({T, K, B, H}, x.options());
   w_hh = w_hh.contiguous();
   peep = peep.contiguous();
-  auto w_hh_t = w_hh.t();
+  auto w_hh_t = w_hh.transpose(1, 2);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "spec_lstm_forward", [&] {
     using T_ = scalar_t;
     Rows<T_> s(H);
-    const T_* peep_data = peep.defined() && peep.numel() ? peep.data_ptr<T_>() : nullptr;
+    const bool has_peep = peep.defined() && peep.numel();
+    const T_* peep_data = has_peep ? peep.data_ptr<T_>() : nullptr;
+    const int64_t peep_size = has_peep ? peep.size(1) * H : 0;
+    const T_* w_data = w_hh.data_ptr<T_>();
     T_* a_data = acts.data_ptr<T_>();
     T_* c_data = c.data_ptr<T_>();
     T_* y_data = y.data_ptr<T_>();
-    const int64_t row = L.blocks * H;
+    const int64_t rows = K * B;  // one step's rows, run by run
     for (int64_t t = 0; t < T; ++t) {
       if (t > 0 && B <= kSmallBatch) {
-        accumulate_product_transposed<T_>(a_data + t * B * row, y_data + (t - 1) * B * H,
-                                          w_hh.data_ptr<T_>(), B, row, H);
+        for (int64_t k = 0; k < K; ++k) {
+          accumulate_product_transposed<T_>(a_data + (t * K + k) * B * row,
+                                            y_data + ((t - 1) * K + k) * B * H,
+                                            w_data + k * row * H, B, row, H);
+        }
+      } else if (t > 0 && K == 1) {  // a plain product: no batched-product dispatch
+        acts[t][0].addmm_(y[t - 1][0], w_hh_t[0]);
       } else if (t > 0) {
-        acts.select(0, t).addmm_(y.select(0, t - 1), w_hh_t);
+        acts.select(0, t).baddbmm_(y.select(0, t - 1), w_hh_t);
       }
-      for (int64_t b = 0; b < B; ++b) {
-        const T_* c_prev = t > 0 ? c_data + ((t - 1) * B + b) * H : s.zeros.data();
-        forward_row<T_>(L, a_data + (t * B + b) * row, c_prev, c_data + (t * B + b) * H,
-                        y_data + (t * B + b) * H, peep_data, s);
+      for (int64_t kb = 0; kb < rows; ++kb) {
+        const T_* c_prev = t > 0 ? c_data + ((t - 1) * rows + kb) * H : s.zeros.data();
+        const T_* peep_k = peep_data ? peep_data + (kb / B) * peep_size : nullptr;
+        forward_row<T_>(L, a_data + (t * rows + kb) * row, c_prev, c_data + (t * rows + kb) * H,
+                        y_data + (t * rows + kb) * H, peep_k, s);
       }
     }
   });
   return {y, c, acts};
 }
 
-// Returns (dx or undefined, dw_ih, dw_hh, dbias, dpeep or undefined).
+// Returns (dx or undefined, dw_ih, dw_hh, dbias, dpeep or undefined), shaped like the inputs.
 std::vector<torch::Tensor> backward(torch::Tensor dy, torch::Tensor x, torch::Tensor w_ih,
                                     torch::Tensor w_hh, torch::Tensor peep, torch::Tensor y,
                                     torch::Tensor c, torch::Tensor acts,
@@ -353,12 +380,13 @@ std::vector<torch::Tensor> backward(torch::Tensor dy, torch::Tensor x, torch::Te
   dy = dy.contiguous();
   w_hh = w_hh.contiguous();
   peep = peep.contiguous();
-  const int64_t T = x.size(0), B = x.size(1), I = x.size(2), H = w_hh.size(1);
+  const int64_t T = x.size(0), K = x.size(1), B = x.size(2), H = w_hh.size(2);
   const Layout L = make_layout(H, spec);
   const int64_t row = L.blocks * H;
-  auto dz = torch::empty({T, B, row}, x.options());
-  auto dc = torch::zeros({B, H}, x.options());
-  auto dy_t = torch::empty({B, H}, x.options());
+  const int64_t rows = K * B;
+  auto dz = torch::empty({T, K, B, row}, x.options());
+  auto dc = torch::zeros({K, B, H}, x.options());
+  auto dy_t = torch::empty({K, B, H}, x.options());
   const bool has_peep = peep.defined() && peep.numel();
   auto dpeep = has_peep ? torch::zeros_like(peep) : torch::Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "spec_lstm_backward", [&] {
@@ -366,6 +394,8 @@ std::vector<torch::Tensor> backward(torch::Tensor dy, torch::Tensor x, torch::Te
     Rows<T_> s(H);
     const T_* peep_data = has_peep ? peep.data_ptr<T_>() : nullptr;
     T_* dpeep_data = has_peep ? dpeep.data_ptr<T_>() : nullptr;
+    const int64_t peep_size = has_peep ? peep.size(1) * H : 0;
+    const T_* w_data = w_hh.data_ptr<T_>();
     const T_* a_data = acts.data_ptr<T_>();
     const T_* c_data = c.data_ptr<T_>();
     T_* dz_data = dz.data_ptr<T_>();
@@ -376,33 +406,40 @@ std::vector<torch::Tensor> backward(torch::Tensor dy, torch::Tensor x, torch::Te
       if (t == T - 1) {
         dy_t.copy_(dy.select(0, t));
       } else if (B <= kSmallBatch) {
-        std::copy(dy_data + t * B * H, dy_data + (t + 1) * B * H, dyt_data);
-        accumulate_product<T_>(dyt_data, dz_data + (t + 1) * B * row, w_hh.data_ptr<T_>(), B, H,
-                               row);
+        std::copy(dy_data + t * rows * H, dy_data + (t + 1) * rows * H, dyt_data);
+        for (int64_t k = 0; k < K; ++k) {
+          accumulate_product<T_>(dyt_data + k * B * H, dz_data + ((t + 1) * K + k) * B * row,
+                                 w_data + k * row * H, B, H, row);
+        }
+      } else if (K == 1) {
+        auto out = dy_t[0];
+        at::addmm_out(out, dy[t][0], dz[t + 1][0], w_hh[0]);
       } else {
-        at::addmm_out(dy_t, dy.select(0, t), dz.select(0, t + 1), w_hh);
+        at::baddbmm_out(dy_t, dy.select(0, t), dz.select(0, t + 1), w_hh);
       }
-      for (int64_t b = 0; b < B; ++b) {
-        const T_* c_prev = t > 0 ? c_data + ((t - 1) * B + b) * H : s.zeros.data();
-        backward_row<T_>(L, a_data + (t * B + b) * row, c_prev, c_data + (t * B + b) * H,
-                         dyt_data + b * H, dc_data + b * H, dz_data + (t * B + b) * row,
-                         peep_data, dpeep_data, s);
+      for (int64_t kb = 0; kb < rows; ++kb) {
+        const T_* c_prev = t > 0 ? c_data + ((t - 1) * rows + kb) * H : s.zeros.data();
+        const int64_t peep_at = (kb / B) * peep_size;
+        backward_row<T_>(L, a_data + (t * rows + kb) * row, c_prev, c_data + (t * rows + kb) * H,
+                         dyt_data + kb * H, dc_data + kb * H, dz_data + (t * rows + kb) * row,
+                         peep_data ? peep_data + peep_at : nullptr,
+                         dpeep_data ? dpeep_data + peep_at : nullptr, s);
       }
     }
   });
-  auto dz_flat = dz.view({T * B, row});
-  auto dw_ih = dz_flat.t().mm(x.reshape({T * B, I}));
-  auto dw_hh = T > 1 ? dz.narrow(0, 1, T - 1).reshape({(T - 1) * B, row}).t().mm(
-                           y.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}))
+  auto dz_runs = by_run(dz);  // (K, T*B, G*H)
+  auto dw_ih = dz_runs.transpose(1, 2).bmm(by_run(x));
+  auto dw_hh = T > 1 ? by_run(dz.narrow(0, 1, T - 1)).transpose(1, 2).bmm(
+                           by_run(y.narrow(0, 0, T - 1)))
                      : torch::zeros_like(w_hh);
-  auto dbias = dz_flat.sum(0);
-  auto dx = need_dx ? dz_flat.mm(w_ih).view({T, B, I}) : torch::Tensor();
+  auto dbias = dz_runs.sum(1);
+  auto dx = need_dx ? by_time(dz_runs.bmm(w_ih), T) : torch::Tensor();
   return {dx, dw_ih, dw_hh, dbias, dpeep};
 }
 
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &forward, "CellSpec LSTM over a sequence: (y, c, activations)");
+  m.def("forward", &forward, "K CellSpec LSTM runs over a sequence: (y, c, activations)");
   m.def("backward", &backward, "gradients of the CellSpec LSTM sequence");
 }
