@@ -91,8 +91,9 @@ def add_sweep_runner_options(parser: argparse.ArgumentParser, default_db: str) -
         "--pack",
         type=int,
         default=DEFAULT_PACK,
-        help="train up to N runs that differ only in lr, momentum or seed as one batched "
-        f"computation; 1 turns packing off (default: {DEFAULT_PACK})",
+        help="train up to N runs that differ only in lr, momentum or seed as one fused "
+        "computation (stacked weights, one recurrence call); 1: each alone "
+        f"(default: {DEFAULT_PACK})",
     )
     group.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     group.add_argument("--data", help="MNIST directory (default: $LSTMBENCH_MNIST or the cache)")

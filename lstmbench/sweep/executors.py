@@ -47,9 +47,9 @@ class LocalExecutor:
             initargs=(self.threads, self.plugins),
         )
 
-    def submit(self, configs: list[dict], data_path: str | None, packed: bool) -> Future:
+    def submit(self, configs: list[dict], data_path: str | None, fused: bool) -> Future:
         """Start one task."""
-        future = self._pool.submit(run_task, configs, data_path, packed)
+        future = self._pool.submit(run_task, configs, data_path, fused)
         self._pools[future] = self._pool
         return future
 
@@ -67,12 +67,12 @@ class LocalExecutor:
 _RAY_WORKER_READY = False
 
 
-def _ray_task(configs, data_path, packed, threads, plugins):
+def _ray_task(configs, data_path, fused, threads, plugins):
     global _RAY_WORKER_READY
     if not _RAY_WORKER_READY:
         init_worker(threads, plugins, die_with_parent=False)
         _RAY_WORKER_READY = True
-    return run_task(configs, data_path, packed)
+    return run_task(configs, data_path, fused)
 
 
 class RayExecutor:
@@ -120,9 +120,9 @@ class RayExecutor:
         self.workers = workers or max(1, cpus // threads)
         self._task = ray.remote(num_cpus=threads, max_retries=0)(_ray_task)
 
-    def submit(self, configs: list[dict], data_path: str | None, packed: bool) -> Future:
+    def submit(self, configs: list[dict], data_path: str | None, fused: bool) -> Future:
         """Start one task on the cluster."""
-        reference = self._task.remote(configs, data_path, packed, self.threads, self.plugins)
+        reference = self._task.remote(configs, data_path, fused, self.threads, self.plugins)
         return reference.future()
 
     def restart(self, failed: Future) -> None:

@@ -25,10 +25,10 @@ from lstmbench.sweep.spec import Spec
 from lstmbench.sweep.store import ResultsStore
 from lstmbench.sweep.worker import failure
 from lstmbench.training.config import RunConfig
-from lstmbench.training.packed import make_tasks
+from lstmbench.training.fused import make_tasks
 from lstmbench.training.record import RunResult
 
-DEFAULT_PACK = 8  # packed runs equal separate runs to float rounding (tests/test_sweep_packed.py)
+DEFAULT_PACK = 8  # fused runs equal runs alone to float rounding (tests/test_sweep_fused.py)
 
 
 @dataclass
@@ -109,7 +109,7 @@ def run_sweep(
     """
     check_options(options)
     pending = prepare(spec, store, options)
-    packed = options.pack > 1
+    fused = options.pack > 1
     tasks = make_tasks(pending, options.pack)
     start = time.perf_counter()
     progress = Progress(spec.name, store, options.progress)
@@ -127,7 +127,7 @@ def run_sweep(
                 task = tasks.pop(0)
                 for config in task:
                     store.mark_running(spec.name, config.run_id)
-                future = executor.submit([c.to_dict() for c in task], options.data_path, packed)
+                future = executor.submit([c.to_dict() for c in task], options.data_path, fused)
                 in_flight[future] = task
             progress.show()
             done, _ = wait(list(in_flight), timeout=1.0, return_when=FIRST_COMPLETED)

@@ -1,2 +1,2 @@
-"""Training: RunConfig, the training loop (single and packed runs), losses, targets, metrics,
+"""Training: RunConfig, the training loop (single and fused runs), losses, targets, metrics,
 checkpoints."""

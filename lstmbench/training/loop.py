@@ -1,6 +1,6 @@
-"""The training loop. One run, or K runs that differ only in lr, momentum or seed trained as
-one packed computation: both go through `train_runs`, with one evaluation recorder, one
-divergence watch and one result record.
+"""The training loop. One run, or K runs that differ only in lr, momentum or seed fused into
+one computation: both go through `train_runs`, with one evaluation record, one divergence
+watch and one result record. A run of a spec LSTM is a fused group of one.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from lstmbench.model.nets import SequenceNet
 from lstmbench.training.checkpoint import build_net, save_run
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
+from lstmbench.training.fused import FUSABLE, FusedRuns, FusedUnstable, fuse_key
 from lstmbench.training.losses import sequence_loss
-from lstmbench.training.packed import PACKABLE, PackedRuns, PackUnstable, pack_key
 from lstmbench.training.progress import TrainingProgress
 from lstmbench.training.record import RunResult
 from lstmbench.training.targets import FIXED_MODES
@@ -67,7 +67,8 @@ class DivergenceWatch:
 
 
 class SingleNet:
-    """One run's network with torch's SGD: the packed group's interface for K = 1."""
+    """One run of a cell that cannot be fused (GRU, a plugin, the reference path), with
+    torch's SGD, behind the fused group's interface."""
 
     def __init__(self, config: RunConfig, train_set: SequenceDataset, device: str):
         self.config = config
@@ -141,21 +142,19 @@ def train_runs(
     Each run starts from the weights and sees the samples, in the order, of its own seed.
     `on_evaluation(result, point)` receives each curve point as soon as it is measured;
     `time_limit` > 0 ends training after that many seconds, with a last evaluation.
-    A packed group raises PackUnstable when a run's loss stops being finite (its overflow
+    A fused group raises FusedUnstable when a run's loss stops being finite (its overflow
     could reach the others through the shared arithmetic); train those runs alone instead.
     """
-    if len({pack_key(c) for c in configs}) != 1 or (
-        len(configs) > 1 and pack_key(configs[0]) is None
-    ):
-        raise ValueError("runs trained together must differ only in " + ", ".join(PACKABLE))
+    keys = {fuse_key(c) for c in configs}
+    if len(configs) > 1 and (len(keys) != 1 or None in keys):
+        raise ValueError("runs trained together must differ only in " + ", ".join(FUSABLE))
     train_set, test_set = datasets
     base = configs[0]
     check_compatible(base, train_set)
-    if len(configs) > 1 and device != "cpu":
-        raise UserError("packed runs train on the CPU; use --pack 1 with --device cuda")
-    nets = (
-        SingleNet(base, train_set, device) if len(configs) == 1 else PackedRuns(configs, train_set)
-    )
+    if fuse_key(base) is None:
+        nets = SingleNet(base, train_set, device)
+    else:
+        nets = FusedRuns(configs, train_set, device)
     runs = [RunState(config, train_set.chance_error()) for config in configs]
     active = list(range(len(configs)))
     rngs = [np.random.default_rng(c.seed) for c in configs]
@@ -198,7 +197,7 @@ def train_runs(
             for k in list(active):
                 if DivergenceWatch.bad_loss(values[k]):
                     if len(configs) > 1:
-                        raise PackUnstable(f"a packed run's loss became {values[k]} at {seen}")
+                        raise FusedUnstable(f"a fused run's loss became {values[k]} at {seen}")
                     stop(k, "diverged", f"loss became {values[k]} at {seen} samples")
             if not active:
                 break
