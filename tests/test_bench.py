@@ -105,8 +105,9 @@ def test_command_prints_the_table_and_writes_json(tmp_path, capsys):
     document = json.loads(output.read_text())
     assert document["complete"] is True
     assert [row["cell"] for row in document["rows"]] == [bench.BASELINE, "LINLSTM", "NPLSTM"]
-    # batch 1, hidden 100 on the MNIST shape: clstm's figure is shown beside ours
-    assert {row["clstm_samples_per_s"] for row in document["rows"]} == {870.0}
+    # no figure from another machine is printed beside the rows (clstm is compared in
+    # benchmarks/clstm_compare.py, on the same machine, interleaved)
+    assert not any("clstm" in key for row in document["rows"] for key in row)
 
 
 def test_command_refuses_an_unknown_cell_in_one_message(tmp_path, capsys):

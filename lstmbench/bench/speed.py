@@ -48,10 +48,6 @@ SHAPES = {
     "line": Shape("line", 800, 48, 100),
 }
 
-# clstm, the paper's C++ engine, one sample at a time, hidden 100, measured on the 2-core
-# development machine (-Ofast -march=native, one thread): samples (lines) per second.
-CLSTM = {("mnist", "uni"): 870.0, ("mnist", "bidi"): 426.0, ("line", "bidi"): 9.0}
-
 
 @dataclass(frozen=True)
 class Case:
@@ -83,7 +79,6 @@ class Row:
     peak_percent: float  # of the sgemm rate timed in turns with the rows of this size
     peak_memory_mb: float | None
     memory_ratio: float | None
-    clstm_samples_per_s: float | None
 
 
 def parse_list(text: str, kind: type, name: str) -> list:
@@ -400,7 +395,6 @@ def make_row(case: Case, device: str, seconds: float, peak: float | None, sgemm:
         peak_percent=100.0 * gflops / sgemm,
         peak_memory_mb=peak,
         memory_ratio=None,
-        clstm_samples_per_s=clstm_figure(case),
     )
 
 
@@ -411,13 +405,6 @@ def kernel_name(case: Case, device: str) -> str:
     if case.impl == "reference" or get_cell(case.cell).spec is None:
         return "loop"
     return backends.backend_name(torch.empty(0, device=device))
-
-
-def clstm_figure(case: Case) -> float | None:
-    """clstm's rate at this size, where it was measured (batch 1, hidden 100)."""
-    if case.batch != 1 or case.hidden != 100:
-        return None
-    return CLSTM.get((case.shape.name, case.direction))
 
 
 def cpu_name() -> str:
@@ -435,7 +422,7 @@ def cpu_name() -> str:
 HEADER = (
     f"{'shape':6} {'dir':4} {'batch':>5} {'hidden':>6}  {'cell':13} {'impl':9} {'kernel':7} "
     f"{'samples/s':>10} {'x nn.LSTM':>9} {'GFLOP/s':>8} {'% peak':>6} {'mem MB':>8} "
-    f"{'x mem':>6} {'clstm':>6}"
+    f"{'x mem':>6}"
 )
 
 
@@ -443,11 +430,10 @@ def format_row(row: Row) -> str:
     """One line of the table."""
     memory = f"{row.peak_memory_mb:8.1f}" if row.peak_memory_mb is not None else f"{'-':>8}"
     memory_ratio = f"{row.memory_ratio:6.2f}" if row.memory_ratio is not None else f"{'-':>6}"
-    clstm = f"{row.clstm_samples_per_s:6.0f}" if row.clstm_samples_per_s else f"{'':>6}"
     return (
         f"{row.shape:6} {row.direction:4} {row.batch:5d} {row.hidden:6d}  {row.cell:13} "
         f"{row.impl:9} {row.kernel:7} {row.samples_per_s:10.1f} {row.ratio:9.2f} {row.gflops:8.1f} "
-        f"{row.peak_percent:6.1f} {memory} {memory_ratio} {clstm}"
+        f"{row.peak_percent:6.1f} {memory} {memory_ratio}"
     )
 
 

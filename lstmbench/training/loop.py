@@ -15,6 +15,7 @@ import torch
 
 from lstmbench.data import SequenceDataset, load_dataset
 from lstmbench.errors import UserError
+from lstmbench.model.kernels.native import native_ctc, native_kernel
 from lstmbench.model.nets import SequenceNet
 from lstmbench.training.checkpoint import build_net, save_run
 from lstmbench.training.config import RunConfig
@@ -36,6 +37,14 @@ def check_compatible(config: RunConfig, dataset: SequenceDataset) -> None:
             f"sequences of one length; dataset {config.dataset!r} has variable-length "
             "sequences: use --target ctc"
         )
+
+
+def load_kernels(config: RunConfig, device: str) -> None:
+    """Build or load the C++ kernels a run will use, before its clock starts."""
+    if device == "cpu" and fuse_key(config) is not None:
+        native_kernel()
+    if config.target == "ctc":
+        native_ctc()
 
 
 class DivergenceWatch:
@@ -155,6 +164,7 @@ def train_runs(
         nets = SingleNet(base, train_set, device)
     else:
         nets = FusedRuns(configs, train_set, device)
+    load_kernels(base, device)  # a first build takes a minute: not part of the run's time
     runs = [RunState(config, train_set.chance_error()) for config in configs]
     active = list(range(len(configs)))
     rngs = [np.random.default_rng(c.seed) for c in configs]

@@ -94,13 +94,16 @@ def native_module(stem: str) -> ModuleType | None:
         from torch.utils.cpp_extension import load
 
         _put_ninja_on_path()
-        # One build per processor type, so a cache shared between machines stays valid.
-        name = f"lstmbench_{stem}_{_cpu_signature()}"
+        # One build per processor type and source, so a cache shared between machines, or
+        # between checkouts of different versions, stays valid instead of rebuilding in turn.
+        source = HERE / f"{stem}.cpp"
+        digest = hashlib.sha1(source.read_bytes() + repr(SOURCES[stem]).encode()).hexdigest()
+        name = f"lstmbench_{stem}_{_cpu_signature()}_{digest[:8]}"
         folder = build_directory(name)
         with exclusive_build(folder):
             return load(
                 name=name,
-                sources=[str(HERE / f"{stem}.cpp")],
+                sources=[str(source)],
                 extra_cflags=SOURCES[stem],
                 build_directory=str(folder),
                 verbose=False,
