@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from pathlib import Path
 
 import pytest
 
+from lstmbench.analysis import paper
 from lstmbench.analysis import report as report_module
 from lstmbench.analysis.figures_types import fig_types_mnist, type_order
-from lstmbench.analysis.runs import PAPER_SPECS, MissingData, measured, with_compared
+from lstmbench.analysis.findings import VERDICTS
+from lstmbench.analysis.runs import MissingData, learned, measured
 from lstmbench.cli.main import main
 from lstmbench.sweep.store import ResultsStore
 
@@ -48,7 +51,7 @@ def written(tiny_db, tmp_path_factory):
 
 def test_reproduce_ran_every_paper_spec_and_wrote_the_report(tiny_db):
     store = ResultsStore(tiny_db)
-    assert [s["name"] for s in store.sweeps()] == list(PAPER_SPECS)
+    assert [s["name"] for s in store.sweeps()] == list(paper.SPECS)
     assert all(s["scale"] == "tiny" for s in store.sweeps())
     assert store.counts()["queued"] == 0 and store.counts()["failed"] == 0
     report = tiny_db.parent / "report"
@@ -58,8 +61,9 @@ def test_reproduce_ran_every_paper_spec_and_wrote_the_report(tiny_db):
 def test_every_figure_is_drawn_as_png_and_svg_with_its_caption(written, tiny_db):
     store = ResultsStore(tiny_db)
     assert written.missing == {}
-    assert [f.key for f in written.figures] == [key for key, _, _ in report_module.FIGURES]
-    for figure, (_, sweep, _) in zip(written.figures, report_module.FIGURES, strict=True):
+    sweeps = [e.spec for e in paper.EXPERIMENTS for _ in e.figures]
+    assert [f.key for f in written.figures] == list(paper.FIGURE_KEYS)
+    for figure, sweep in zip(written.figures, sweeps, strict=True):
         assert figure.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "<svg" in figure.svg.read_text()[:2000]
         assert f"Sweep {sweep} (scale tiny)" in figure.caption
@@ -71,25 +75,80 @@ def test_every_figure_is_drawn_as_png_and_svg_with_its_caption(written, tiny_db)
 
 def test_report_holds_every_figure_and_every_finding(written):
     html = written.html.read_text()
-    assert html.count("data:image/png;base64,") == len(report_module.FIGURES)
-    for key, _, _ in report_module.FIGURES:
+    assert html.count("data:image/png;base64,") == len(paper.FIGURE_KEYS)
+    for key in paper.FIGURE_KEYS:
         assert f"id='{key}'" in html
     for finding in written.findings:
         assert finding.claim in html
-        assert finding.verdict in html
+        assert finding.verdict in VERDICTS and f"<b>{finding.verdict}</b>" in html
     assert "0.73%" in html  # the paper's number beside ours
     markdown = written.markdown.read_text()
     assert "| paper's claim | sweep | our verdict | evidence |" in markdown
-    assert markdown.count("](figures/") == len(report_module.FIGURES)
+    assert markdown.count("](figures/") == len(paper.FIGURE_KEYS)
     assert "torch" in markdown and "lstmbench report" in markdown
 
 
 def test_a_figure_without_its_sweep_names_the_spec_to_run(tmp_path):
-    store = ResultsStore(tmp_path / "empty.db")
-    for _, sweep, draw in report_module.FIGURES:
-        with pytest.raises(MissingData, match=f"sweep/specs/{sweep}.toml"):
-            draw(store, tmp_path / "figures")
+    data = paper.read_experiments(ResultsStore(tmp_path / "empty.db"))
+    for experiment in paper.EXPERIMENTS:
+        assert data[experiment.spec] == []
+        for figure in experiment.figures:
+            with pytest.raises(MissingData, match=f"sweep/specs/{experiment.spec}.toml"):
+                report_module.draw_figure(figure, experiment, [], tmp_path / "figures")
     assert not list(tmp_path.rglob("*.png"))
+
+
+def test_a_figure_with_too_few_runs_says_what_is_lacking(tiny_db, tmp_path):
+    data = paper.read_experiments(ResultsStore(tiny_db))
+    experiment = paper.EXPERIMENTS[0]
+    diverged = [dict(r, status="diverged") for r in data[experiment.spec]]
+    with pytest.raises(MissingData, match="every run diverged"):
+        report_module.draw_figure(experiment.figures[0], experiment, diverged, tmp_path)
+
+
+def test_the_paper_table_names_shipped_specs_and_functions_that_take_runs():
+    from lstmbench.sweep.spec import spec_names
+
+    assert sorted(paper.SPECS) == sorted(spec_names())
+    assert len(set(paper.FIGURE_KEYS)) == len(paper.FIGURE_KEYS)
+    for experiment in paper.EXPERIMENTS:
+        for figure in experiment.figures:
+            assert list(inspect.signature(figure.draw).parameters) == ["runs", "out_dir"]
+        for claim in experiment.claims:
+            assert list(inspect.signature(paper.resolve(claim.function)).parameters) == ["runs"]
+
+
+def test_the_tiny_report_gives_one_of_four_verdicts_and_no_data_without_learning(written, tiny_db):
+    data = paper.read_experiments(ResultsStore(tiny_db))
+    assert {f.verdict for f in written.findings} <= set(VERDICTS)
+    for finding in written.findings:
+        if finding.sweep in data and len(learned(data[finding.sweep])) < 3:  # all at chance
+            assert finding.verdict == "no data", finding.evidence
+        if finding.verdict == "no data":
+            assert not finding.tests and "too few runs" in finding.evidence
+
+
+def packed(task: int, k: int, wall: float, samples: int = 300, status: str = "done") -> dict:
+    return {
+        "run_id": f"{task}-{k}",
+        "sweep": "s",
+        "status": status,
+        "host": "h",
+        "wall_time": wall,
+        "samples_seen": samples,
+        "started": "2026-01-01T00:00:00+00:00",
+        "finished": "2026-01-01T00:01:30+00:00",
+    }
+
+
+def test_compute_counts_the_shared_time_of_packed_runs_once():
+    # Two packs of four runs, 65 s each (as with a cold kernel cache), one run alone, and a
+    # packed run stopped early: 65 + 65 + 10 + 20 s, not 8 x 65 + 10 + 20.
+    runs = [packed(1, k, 65.182) for k in range(4)] + [packed(2, k, 64.434) for k in range(4)]
+    runs += [packed(3, 0, 10.0), packed(2, 4, 20.0, samples=100, status="diverged")]
+    assert report_module.compute_seconds(runs) == pytest.approx(65.182 + 64.434 + 10 + 20)
+    (row,) = report_module.sweep_summary(runs, [{"name": "s", "scale": "tiny"}])
+    assert row["compute"] == "2m40s" and row["elapsed"] == "1m30s"
 
 
 def test_report_command_on_a_partial_database_says_what_to_run(tiny_db, tmp_path, capsys):
@@ -101,7 +160,7 @@ def test_report_command_on_a_partial_database_says_what_to_run(tiny_db, tmp_path
     assert "fig16 not drawn" in out and "lstmbench sweep run long_lines" in out
     assert "fig15 not drawn" not in out
     html = (tmp_path / "out" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(report_module.FIGURES) - 1
+    assert html.count("data:image/png;base64,") == len(paper.FIGURE_KEYS) - 1
     assert "sweep/specs/long_lines.toml" in html
 
 
@@ -125,10 +184,11 @@ def test_compare_puts_a_users_cell_on_the_paper_figures(tiny_db, tmp_path, mnist
     assert {r["output"] for r in runs} == {"logistic", "softmax"}
     assert all(r["status"] in ("done", "diverged") for r in runs)
     html = (tmp_path / "r" / "report.html").read_text()
-    assert "GRU vs NPLSTM on the cell_types_mnist protocol" in html
-    drawn = measured(with_compared(store, "cell_types_mnist", "Fig. 7"))
+    assert "GRU matches NPLSTM on the cell_types_mnist protocol" in html
+    runs = paper.read_experiments(store)["cell_types_mnist"]
+    drawn = measured(runs)
     assert {"logistic GRU", "softmax GRU"} & set(type_order(drawn))
-    figure = fig_types_mnist(store, tmp_path / "figs")
+    figure = fig_types_mnist(runs, tmp_path / "figs")
     assert f"{len(drawn)} runs" in figure.caption and "compare`: GRU." in figure.caption
 
 

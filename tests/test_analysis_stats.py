@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
 
 from lstmbench.analysis import findings as F
+from lstmbench.analysis import paper
 from lstmbench.analysis.importance import importance
 from lstmbench.analysis.stats import bootstrap_ci, cliffs_delta, compare_groups, holm
 from lstmbench.sweep.store import ResultsStore
@@ -72,8 +74,9 @@ def add_runs(store: ResultsStore, sweep: str, rows: list[dict]) -> None:
 
 
 def verdict_of(store, key: str) -> F.Finding:
-    (check,) = [c for c in F.PAPER_CHECKS if c.key == key]
-    (finding,) = F.evaluate_findings(store, [check])
+    """The finding of one claim (or compared cell), from the store's runs read as the report
+    reads them, tested alone (a Holm family of its own tests)."""
+    (finding,) = paper.evaluate(paper.read_experiments(store), [key])
     return finding
 
 
@@ -86,39 +89,89 @@ def lognormal(rng, median: float, n: int, spread: float = 0.15) -> np.ndarray:
     return median * np.exp(rng.normal(0, spread, n))
 
 
-@pytest.mark.parametrize("effect", [True, False])
-def test_softmax_beats_logistic_is_found_only_when_real(store, effect):
-    rng = np.random.default_rng(4)
-    rows = []
-    for output in ("softmax", "logistic"):
-        median = 0.05 if output == "softmax" or not effect else 0.2
-        for e in lognormal(rng, median, 20, 0.3):
-            rows.append({"dataset": "uw3like:tiny", "output": output, "best_error": e})
-    add_runs(store, "cell_types_lines", rows)
-    finding = verdict_of(store, "softmax_lines")
-    assert finding.verdict == (F.CONFIRMED if effect else F.NOT_CONFIRMED)
-    assert "Holm-adjusted p=" in finding.evidence
+# -- two groups of runs: every claim that compares one group with another -----------------
+
+LINES = {"dataset": "uw3like:tiny"}
+# claim key -> (sweep, group A, group B): the paper says A is lower than B (effect claims),
+# or that A and B are alike (null claims), or that A is not lower than B (not_better).
+GROUPS = {
+    "softmax_lines": (
+        "cell_types_lines",
+        {**LINES, "output": "softmax"},
+        {**LINES, "output": "logistic"},
+    ),
+    "bidi_lines": ("bidi_lines", {**LINES, "direction": "bidi"}, {**LINES, "direction": "uni"}),
+    "nonlinearities": ("cell_types_mnist", {"cell": "LSTM"}, {"cell": "LINLSTM"}),
+    "bidi_ctc": (
+        "bidi_ctc_mnist",
+        {"direction": "bidi", "target": "ctc"},
+        {"direction": "uni", "target": "ctc"},
+    ),
+    "output_mnist": ("cell_types_mnist", {"output": "softmax"}, {"output": "logistic"}),
+    "peepholes_mnist": ("cell_types_mnist", {"cell": "LSTM"}, {"cell": "NPLSTM"}),
+    "peepholes_lines": ("cell_types_lines", {**LINES, "cell": "LSTM"}, {**LINES, "cell": "NPLSTM"}),
+}
+# scenario -> (median of A, median of B, runs per group, spread)
+SCENARIOS = {
+    "A lower": (0.05, 0.2, 20, 0.3),
+    "A higher": (0.2, 0.05, 20, 0.3),
+    "alike": (0.05, 0.05, 60, 0.05),  # alike, and enough runs to show it
+    "unclear": (0.05, 0.06, 4, 0.6),  # few noisy runs: nothing decided
+    "at chance": (1.0, 1.0, 20, 0.0),  # no run learned
+}
+C, X, I, N = F.CONFIRMED, F.CONTRADICTED, F.INCONCLUSIVE, F.NO_DATA
+EXPECTED = {  # per rule, the verdict of each scenario, in the order of SCENARIOS
+    "effect": (C, X, X, I, N),  # equivalence where a difference is claimed contradicts
+    "null": (X, X, C, I, N),
+    "not_better": (X, C, C, I, N),
+}
 
 
-@pytest.mark.parametrize("peephole_gain", [1.0, 0.5])
-def test_peepholes_claim_is_contradicted_by_a_real_gain(store, peephole_gain):
-    rng = np.random.default_rng(5)
-    rows = []
-    for cell in ("LSTM", "NPLSTM"):
-        median = 0.02 * (peephole_gain if cell == "LSTM" else 1.0)
-        rows += [{"cell": cell, "best_error": e} for e in lognormal(rng, median, 60, 0.1)]
-    add_runs(store, "cell_types_mnist", rows)
-    finding = verdict_of(store, "peepholes_mnist")
-    assert finding.verdict == (F.CONFIRMED if peephole_gain == 1.0 else F.CONTRADICTED)
+def two_groups(rng, a: dict, b: dict, scenario: str) -> list[dict]:
+    median_a, median_b, n, spread = SCENARIOS[scenario]
+    rows = [{**a, "best_error": min(e, 1.0)} for e in lognormal(rng, median_a, n, spread)]
+    return rows + [{**b, "best_error": min(e, 1.0)} for e in lognormal(rng, median_b, n, spread)]
 
 
-def batch_momentum_rows(rng, batch_effect: float) -> list[dict]:
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize("key", list(GROUPS))
+def test_two_group_claims_give_each_verdict(store, key, scenario):
+    sweep, a, b = GROUPS[key]
+    add_runs(store, sweep, two_groups(np.random.default_rng(4), a, b, scenario))
+    (claim,) = [c for e in paper.EXPERIMENTS for c in e.claims if c.key == key]
+    finding = verdict_of(store, key)
+    expected = EXPECTED[claim.rule][list(SCENARIOS).index(scenario)]
+    assert finding.verdict == expected, finding.evidence
+    if expected == F.NO_DATA:
+        assert "learned" in finding.evidence and "Holm" not in finding.evidence
+    else:
+        assert "Holm-adjusted p=" in finding.evidence
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_a_compared_cell_is_judged_like_a_claim_of_no_difference(store, scenario):
+    rows = two_groups(np.random.default_rng(4), {"cell": "GRU"}, {"cell": "NPLSTM"}, scenario)
+    add_runs(store, "cell_types_mnist", [r for r in rows if r["cell"] == "NPLSTM"])
+    add_runs(store, "compare-cell_types_mnist-GRU", [r for r in rows if r["cell"] == "GRU"])
+    finding = verdict_of(store, "user_GRU")
+    assert finding.sweep == "compare-cell_types_mnist-GRU"
+    assert finding.verdict == EXPECTED["null"][list(SCENARIOS).index(scenario)], finding.evidence
+
+
+def test_verdicts_are_the_four_words():
+    assert F.VERDICTS == ("confirmed", "contradicted", "inconclusive", "no data")
+
+
+# -- batch size, momentum and the 1/(1-momentum) scaling -----------------------------------
+
+
+def batch_momentum_rows(rng, batch_effect: float, noise: float = 0.05, lrs: int = 8) -> list[dict]:
     """Error depends on log effective lr (a U) and, if batch_effect != 1, on batch size."""
     rows = []
-    grid = itertools.product([10, 20, 50, 100], [0.0, 0.5, 0.9], np.logspace(-4, -1, 8))
+    grid = itertools.product([10, 20, 50, 100], [0.0, 0.5, 0.9], np.logspace(-4, -1, lrs))
     for batch, momentum, lr in grid:
         effective = np.log10(lr / (1 - momentum))
-        error = 0.01 * 10 ** (0.3 * (effective + 2) ** 2) * np.exp(rng.normal(0, 0.05))
+        error = 0.01 * 10 ** (0.3 * (effective + 2) ** 2) * np.exp(rng.normal(0, noise))
         error *= batch_effect if batch >= 50 else 1.0
         rows.append({"batch_size": batch, "momentum": momentum, "lr": lr, "best_error": error})
     return rows
@@ -136,15 +189,31 @@ def test_no_batch_effect_is_confirmed_only_without_one(store, batch_effect):
     )
 
 
+@pytest.mark.parametrize("key", ["batch", "momentum"])
+def test_no_effect_claims_on_noisy_runs_are_inconclusive(store, key):
+    rows = batch_momentum_rows(np.random.default_rng(13), 1.0, noise=0.8, lrs=2)
+    add_runs(store, "batch_momentum", rows)
+    finding = verdict_of(store, key)
+    assert finding.verdict == F.INCONCLUSIVE, finding.evidence
+
+
+@pytest.mark.parametrize("key", ["batch", "momentum", "lr_momentum"])
+def test_batch_momentum_claims_without_runs_that_learned_have_no_data(store, key):
+    rows = [dict(r, best_error=1.0) for r in batch_momentum_rows(np.random.default_rng(6), 1.0)]
+    add_runs(store, "batch_momentum", rows)
+    finding = verdict_of(store, key)
+    assert finding.verdict == F.NO_DATA and "too few runs" in finding.evidence
+
+
 def test_best_lr_scaling_with_momentum(store):
     add_runs(store, "batch_momentum", batch_momentum_rows(np.random.default_rng(7), 1.0))
     finding = verdict_of(store, "lr_momentum")
     assert finding.verdict == F.CONFIRMED, finding.evidence
-    slope = float(finding.evidence.split("slope ")[2].split()[0])
+    slope = float(re.search(r"slope (-?[0-9.]+) \[", finding.evidence).group(1))
     assert slope == pytest.approx(1.0, abs=0.35)
 
 
-def test_best_lr_independent_of_momentum_is_not_confirmed(store):
+def test_best_lr_independent_of_momentum_contradicts_the_scaling(store):
     rng = np.random.default_rng(8)
     rows = []
     for momentum, lr in itertools.product([0.0, 0.5, 0.9], np.logspace(-4, -1, 8)):
@@ -152,39 +221,113 @@ def test_best_lr_independent_of_momentum_is_not_confirmed(store):
             error = 0.01 * 10 ** (0.3 * (np.log10(lr) + 2) ** 2) * np.exp(rng.normal(0, 0.05))
             rows.append({"batch_size": batch, "momentum": momentum, "lr": lr, "best_error": error})
     add_runs(store, "batch_momentum", rows)
-    assert verdict_of(store, "lr_momentum").verdict == F.NOT_CONFIRMED
+    finding = verdict_of(store, "lr_momentum")
+    assert finding.verdict == F.CONTRADICTED, finding.evidence
+    assert finding.evidence.startswith("the interval decides against the claim")
 
 
-@pytest.mark.parametrize("smooth", [True, False])
-def test_smoothness_is_found_only_in_smooth_data(store, smooth):
-    rng = np.random.default_rng(9)
+def test_best_lr_scaling_on_noisy_runs_is_inconclusive(store):
+    rows = batch_momentum_rows(np.random.default_rng(14), 1.0, noise=1.0, lrs=3)
+    add_runs(store, "batch_momentum", [r for r in rows if r["batch_size"] == 10])
+    finding = verdict_of(store, "lr_momentum")
+    assert finding.verdict == F.INCONCLUSIVE, finding.evidence
+
+
+# -- smoothness ------------------------------------------------------------------------------
+
+
+def lr_hidden_rows(rng, shape: str) -> list[dict]:
+    """Error over a grid of learning rate x hidden size: smooth in lr (and, for "smooth in
+    both", in hidden size), alternating between neighbours ("rough"), random, or at chance."""
     rows = []
-    for hidden, lr in itertools.product([25, 50, 100], np.logspace(-4, -1, 12)):
-        error = 0.01 * 10 ** (0.2 * (np.log10(lr) + 2.5) ** 2) if smooth else rng.uniform(0.01, 1)
-        rows.append({"hidden": hidden, "lr": lr, "best_error": error * np.exp(rng.normal(0, 0.05))})
-    add_runs(store, "lr_hidden", rows)
+    for hidden, (k, lr) in itertools.product([25, 50, 100], enumerate(np.logspace(-4, -1, 12))):
+        smooth = 0.01 * 10 ** (0.2 * (np.log10(lr) + 2.5) ** 2)
+        error = {
+            "smooth in lr": smooth,
+            "smooth in both": smooth * (100 / hidden),
+            "rough": 0.01 if (k + hidden // 25) % 2 else 0.5,
+            "random": rng.uniform(0.01, 1),
+            "at chance": 1.0,
+        }[shape]
+        noise = 0.0 if shape == "at chance" else 0.05
+        rows.append(
+            {"hidden": hidden, "lr": lr, "best_error": error * np.exp(rng.normal(0, noise))}
+        )
+    return rows
+
+
+@pytest.mark.parametrize(
+    "shape, expected",
+    [
+        ("smooth in both", F.CONFIRMED),
+        ("smooth in lr", F.INCONCLUSIVE),  # hidden size has no effect: no structure to see
+        ("random", F.INCONCLUSIVE),
+        ("rough", F.CONTRADICTED),
+        ("at chance", F.NO_DATA),
+    ],
+)
+def test_smoothness_verdicts(store, shape, expected):
+    add_runs(store, "lr_hidden", lr_hidden_rows(np.random.default_rng(9), shape))
     finding = verdict_of(store, "smooth")
-    # hidden size has no effect in either case, so at most "partly" when smooth in lr
-    assert finding.verdict == (F.PARTLY if smooth else F.NOT_CONFIRMED), finding.evidence
+    assert finding.verdict == expected, finding.evidence
 
 
-@pytest.mark.parametrize("rising", [True, False])
-def test_eventual_divergence_needs_rising_curves(store, rising):
-    rng = np.random.default_rng(10)
+# -- long runs: the late rise and when it comes -----------------------------------------------
+
+
+def long_rows(rng, shape: str) -> list[dict]:
+    """Curves of ten runs: falling then rising late ("rising"), still falling, or at chance;
+    the best comes later for lower rates ("rising"), for higher rates ("later for higher"),
+    or anywhere ("random")."""
     rows = []
     samples = np.logspace(2, 6, 12).astype(int)
     for lr in np.logspace(-4, -2, 10):
-        errors = 0.5 * (samples / 100.0) ** -0.5 + (1e-7 * samples if rising else 0)
-        errors = errors * np.exp(rng.normal(0, 0.02, len(samples)))
+        if shape == "at chance":
+            errors = np.ones(len(samples))
+        else:
+            errors = 0.5 * (samples / 100.0) ** -0.5
+            if shape == "rising":
+                errors = errors + 1e-7 * samples * (1e-2 / lr) ** -0.5
+            if shape == "later for higher":
+                errors = errors + 1e-7 * samples * (1e-2 / lr) ** 0.5
+            if shape == "random":
+                errors = errors + 1e-7 * samples * rng.uniform(0.1, 10)
+            errors = errors * np.exp(rng.normal(0, 0.02, len(samples)))
         curve = [
             {"samples": int(s), "test_error": float(e)}
             for s, e in zip(samples, errors, strict=True)
         ]
-        rows.append(
-            {"dataset": "uw3like:tiny", "lr": lr, "best_error": errors.min(), "curve": curve}
-        )
-    add_runs(store, "long_lines", rows)
-    assert verdict_of(store, "divergence").verdict == (F.CONFIRMED if rising else F.NOT_CONFIRMED)
+        rows.append({**LINES, "lr": lr, "best_error": errors.min(), "curve": curve})
+    return rows
+
+
+@pytest.mark.parametrize(
+    "shape, expected",
+    [
+        ("rising", F.CONFIRMED),
+        ("falling", F.INCONCLUSIVE),  # "eventually" lies beyond a run that still improves
+        ("at chance", F.NO_DATA),
+    ],
+)
+def test_eventual_divergence_verdicts(store, shape, expected):
+    add_runs(store, "long_lines", long_rows(np.random.default_rng(10), shape))
+    finding = verdict_of(store, "divergence")
+    assert finding.verdict == expected, finding.evidence
+
+
+@pytest.mark.parametrize(
+    "shape, expected",
+    [
+        ("rising", F.CONFIRMED),
+        ("later for higher", F.CONTRADICTED),
+        ("random", F.INCONCLUSIVE),
+        ("at chance", F.NO_DATA),
+    ],
+)
+def test_divergence_time_verdicts(store, shape, expected):
+    add_runs(store, "long_lines", long_rows(np.random.default_rng(10), shape))
+    finding = verdict_of(store, "divergence_lr")
+    assert finding.verdict == expected, finding.evidence
 
 
 def test_a_finding_without_data_says_which_spec_to_run(store):

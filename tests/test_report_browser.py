@@ -8,7 +8,7 @@ import subprocess
 
 from test_analysis_report import tiny_db  # noqa: F401 (the session's tiny-sweep database)
 
-from lstmbench.analysis.report import FIGURES
+from lstmbench.analysis.paper import FIGURE_KEYS as FIGURES
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 # Flags that keep a headless browser from waiting on a network this machine may not have.
@@ -51,7 +51,7 @@ def test_report_renders_every_figure_in_chromium(tiny_db, tmp_path):  # noqa: F8
     assert f'data-figures="{count}/{count}"' in dom
     widths = re.findall(r'<img class="figure"[^>]*data-rendered="(\d+)"', dom)
     assert len(widths) == count and all(int(w) > 300 for w in widths)
-    for key, _, _ in FIGURES:
+    for key in FIGURES:
         assert f'id="{key}"' in dom
     assert "our verdict" in dom and "0.73%" in dom
 

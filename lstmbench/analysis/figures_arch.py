@@ -17,7 +17,7 @@ from lstmbench.analysis.plotting import (
     plain_ticks,
     save,
 )
-from lstmbench.analysis.runs import architecture_label, measured, missing, sweep_runs, sweep_scale
+from lstmbench.analysis.runs import TooFewRuns, architecture_label, measured
 
 
 def _by_condition(runs, ax, key: str, metric: str) -> None:
@@ -42,61 +42,58 @@ def _by_condition(runs, ax, key: str, metric: str) -> None:
     ax.legend(fontsize=8, loc="best")
 
 
-def fig_arch_hidden(store, out_dir: Path) -> Figure:
+def fig_arch_hidden(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 13: MNIST error by architecture/target mode and hidden size."""
-    runs = measured(sweep_runs(store, "bidi_ctc_mnist", "Fig. 13"))
+    runs = measured(runs)
     if not runs:
-        raise missing("bidi_ctc_mnist", "Fig. 13", "no run measured an error")
+        raise TooFewRuns("no run measured an error")
     fig, (ax,) = new_figure(7.5, 4.8)
     _by_condition(runs, ax, "hidden", "error (fraction)")
     ax.set_xlabel("hidden units (states per direction)")
     caption = (
-        caption_counts(runs, "bidi_ctc_mnist", sweep_scale(store, "bidi_ctc_mnist"))
+        caption_counts(runs)
         + " Dots: runs; lines: the best run per hidden size for each condition."
     )
     return save(fig, out_dir, "fig13", "Fig. 13: MNIST error by network type and size", caption)
 
 
-def fig_arch_lr(store, out_dir: Path) -> Figure:
+def fig_arch_lr(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 14: MNIST error by learning rate for each architecture/target mode."""
-    runs = measured(sweep_runs(store, "bidi_ctc_mnist", "Fig. 14"))
+    runs = measured(runs)
     if not runs:
-        raise missing("bidi_ctc_mnist", "Fig. 14", "no run measured an error")
+        raise TooFewRuns("no run measured an error")
     fig, (ax,) = new_figure(7.5, 4.8)
     _by_condition(runs, ax, "lr", "error (fraction)")
     ax.set_xlabel("learning rate")
     caption = (
-        caption_counts(runs, "bidi_ctc_mnist", sweep_scale(store, "bidi_ctc_mnist"))
+        caption_counts(runs)
         + " Dots: runs; lines: the best run per learning rate for each condition."
     )
     return save(fig, out_dir, "fig14", "Fig. 14: MNIST error by learning rate and type", caption)
 
 
-def fig_uni_bidi_lines(store, out_dir: Path) -> Figure:
+def fig_uni_bidi_lines(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 15: LSTM1 vs BIDI character error rate on text lines, by hidden size."""
-    runs = measured(sweep_runs(store, "bidi_lines", "Fig. 15"))
+    runs = measured(runs)
     if not runs:
-        raise missing("bidi_lines", "Fig. 15", "no run measured an error")
+        raise TooFewRuns("no run measured an error")
     fig, (ax,) = new_figure(7, 4.5)
     _by_condition(runs, ax, "hidden", "character error rate")
     ax.set_xlabel("hidden units (states per direction)")
-    caption = (
-        caption_counts(runs, "bidi_lines", sweep_scale(store, "bidi_lines"))
-        + " Dots: runs; lines: the best run per hidden size."
-    )
+    caption = caption_counts(runs) + " Dots: runs; lines: the best run per hidden size."
     return save(fig, out_dir, "fig15", "Fig. 15: LSTM1 vs BIDI on text lines", caption)
 
 
-def fig_long_curves(store, out_dir: Path) -> Figure:
-    """Fig. 16: test error against training samples on log axes, coloured by learning rate."""
-    runs = sweep_runs(store, "long_lines", "Fig. 16")
+def fig_long_curves(runs: list[dict], out_dir: Path) -> Figure:
+    """Fig. 16: test error against training samples on log axes, coloured by learning rate.
+    Each run carries its curve (read with the runs)."""
     curves = []
     for run in runs:
-        curve = [p for p in store.curve(run["run_id"]) if p["samples"] > 0 and p["test_error"] > 0]
+        curve = [p for p in run["curve"] if p["samples"] > 0 and p["test_error"] > 0]
         if len(curve) >= 2:
             curves.append((run, curve))
     if not curves:
-        raise missing("long_lines", "Fig. 16", "no run recorded a curve of two points or more")
+        raise TooFewRuns("no run recorded a curve of two points or more")
     norm = lr_norm([run["lr"] for run, _ in curves])
     fig, (ax,) = new_figure(7, 4.8)
     cmap = matplotlib.colormaps[LR_CMAP]
@@ -119,7 +116,7 @@ def fig_long_curves(store, out_dir: Path) -> Figure:
     )
     ax.legend(fontsize=8)
     caption = (
-        caption_counts(runs, "long_lines", sweep_scale(store, "long_lines"))
+        caption_counts(runs)
         + f" {len(curves)} curves; colour: learning rate, blue (low) to red (high)."
     )
     return save(fig, out_dir, "fig16", "Fig. 16: test error vs training samples", caption)

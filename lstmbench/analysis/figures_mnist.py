@@ -18,18 +18,17 @@ from lstmbench.analysis.plotting import (
     save,
     scatter_by_error,
 )
-from lstmbench.analysis.runs import converged, learned, measured, missing, sweep_runs, sweep_scale
+from lstmbench.analysis.runs import TooFewRuns, converged, learned, measured
 from lstmbench.analysis.stats import best_values_by_group, group_values
 
 BEST_ROWS = 10
 
 
-def fig_lr_hidden(store, out_dir: Path) -> Figure:
+def fig_lr_hidden(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 2: best test error (colour) over learning rate x hidden size."""
-    runs = sweep_runs(store, "lr_hidden", "Fig. 2")
     ok, bad = converged(runs), [r for r in runs if r["status"] == "diverged"]
     if not ok:
-        raise missing("lr_hidden", "Fig. 2", "every run diverged")
+        raise TooFewRuns("every run diverged")
     fig, (ax,) = new_figure(7, 4.8)
     scatter_by_error(
         fig,
@@ -44,7 +43,7 @@ def fig_lr_hidden(store, out_dir: Path) -> Figure:
     plain_ticks(ax.yaxis, [r["hidden"] for r in runs])
     legend_above(ax)
     caption = (
-        caption_counts(runs, "lr_hidden", sweep_scale(store, "lr_hidden"))
+        caption_counts(runs)
         + " Each dot is one run; colour is the best test error reached during training."
     )
     return save(
@@ -71,12 +70,11 @@ def best_runs_table(runs: list[dict], count: int = BEST_ROWS) -> list[dict]:
     ]
 
 
-def fig_best_runs(store, out_dir: Path) -> Figure:
+def fig_best_runs(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 3: the best runs of the learning-rate x hidden-size sweep, as a table."""
-    runs = sweep_runs(store, "lr_hidden", "Fig. 3")
     rows = best_runs_table(runs)
     if not rows:
-        raise missing("lr_hidden", "Fig. 3", "no run measured an error")
+        raise TooFewRuns("no run measured an error")
     columns = [c for c in rows[0] if c != "run"]  # the ids are in the report's own table
     fig, (ax,) = new_figure(9, 0.6 + 0.32 * (len(rows) + 1))
     ax.axis("off")
@@ -89,18 +87,17 @@ def fig_best_runs(store, out_dir: Path) -> Figure:
     table.set_fontsize(8)
     table.scale(1, 1.25)
     caption = (
-        caption_counts(runs, "lr_hidden", sweep_scale(store, "lr_hidden"))
+        caption_counts(runs)
         + f" The {len(rows)} lowest best test errors (the paper's best ten: 0.8% to 0.9%)."
     )
     return save(fig, out_dir, "fig3", "Fig. 3: best runs on MNIST", caption, table=rows)
 
 
-def fig_batch_momentum(store, out_dir: Path) -> Figure:
+def fig_batch_momentum(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 4: best test error against batch size and against momentum (colour: learning rate)."""
-    runs = sweep_runs(store, "batch_momentum", "Fig. 4")
     ok = converged(runs)
     if not ok:
-        raise missing("batch_momentum", "Fig. 4", "every run diverged")
+        raise TooFewRuns("every run diverged")
     fig, axes = new_figure(10, 4.3, columns=2)
     rates = [r["lr"] for r in ok]
     norm = lr_norm(rates)
@@ -115,10 +112,7 @@ def fig_batch_momentum(store, out_dir: Path) -> Figure:
         ax.set(xscale=scale, yscale="log", xlabel=label, ylabel="best test error (fraction)")
         ax.legend(loc="upper right", fontsize=8)
     fig.colorbar(points, ax=axes, label="learning rate")
-    caption = (
-        caption_counts(runs, "batch_momentum", sweep_scale(store, "batch_momentum"))
-        + " Converged runs only; colour is the learning rate."
-    )
+    caption = caption_counts(runs) + " Converged runs only; colour is the learning rate."
     return save(fig, out_dir, "fig4", "Fig. 4: MNIST error vs batch size and momentum", caption)
 
 
@@ -136,15 +130,14 @@ def best_lr_by_momentum(runs: list[dict], only_learned: bool = True) -> dict[flo
     return {m: float(np.exp(v)) for m, v in best.items()}
 
 
-def fig_lr_momentum(store, out_dir: Path) -> Figure:
+def fig_lr_momentum(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 5: best learning rate against momentum, with the lr proportional to (1 - m) line."""
-    runs = sweep_runs(store, "batch_momentum", "Fig. 5")
     best, note = best_lr_by_momentum(runs), ""
     if len(best) < 2:  # nothing learned yet: show where the least bad runs were, and say so
         best = best_lr_by_momentum(runs, only_learned=False)
         note = " No run got below 80% error, so these best rates say little."
     if len(best) < 2:
-        raise missing("batch_momentum", "Fig. 5", "needs converged runs at two momenta or more")
+        raise TooFewRuns("needs converged runs at two momenta or more")
     momenta = np.array(sorted(best))
     rates = np.array([best[m] for m in momenta])
     # lr/(1-m) constant: the geometric-mean constant through the measured points.
@@ -164,7 +157,7 @@ def fig_lr_momentum(store, out_dir: Path) -> Figure:
     ax.set(yscale="log", xlabel="momentum", ylabel="learning rate")
     ax.legend(fontsize=8)
     caption = (
-        caption_counts(runs, "batch_momentum", sweep_scale(store, "batch_momentum"))
+        caption_counts(runs)
         + " Best rate per momentum (per momentum quintile when momentum is drawn at random):"
         " geometric mean over the best fifth of its runs below 80% error. The dashed line"
         " keeps lr/(1-momentum) constant, the paper's 1/(1-momentum) scaling." + note

@@ -18,22 +18,14 @@ from lstmbench.analysis.plotting import (
     save,
     scatter_by_error,
 )
-from lstmbench.analysis.runs import (
-    compare_sweeps,
-    measured,
-    missing,
-    parse_compare_sweep,
-    sweep_scale,
-    type_label,
-    with_compared,
-)
+from lstmbench.analysis.runs import TooFewRuns, compared_cells, measured, type_label
 
 OUTPUT_ORDER = {"logistic": 0, "softmax": 1}
 
 
-def compared_note(store, sweep: str) -> str:
+def compared_note(runs: list[dict]) -> str:
     """Caption text naming the user cells shown beside the paper's types, if any."""
-    names = [parse_compare_sweep(name)[1] for name in compare_sweeps(store, sweep)]
+    names = compared_cells(runs)
     return f" Also your cells, run by `lstmbench compare`: {', '.join(names)}." if names else ""
 
 
@@ -70,25 +62,25 @@ def _error_by_type(runs, ax, fig, metric: str) -> None:
     ax.legend(fontsize=8, loc="best", title="dot size")
 
 
-def fig_types_mnist(store, out_dir: Path) -> Figure:
-    """Fig. 7: best error of every run by cell type and output layer on MNIST."""
-    runs = measured(with_compared(store, "cell_types_mnist", "Fig. 7"))
+def fig_types_mnist(runs: list[dict], out_dir: Path) -> Figure:
+    """Fig. 7: best error of every run by cell type and output layer on MNIST (user cells
+    compared on this protocol included)."""
+    runs = measured(runs)
     if not runs:
-        raise missing("cell_types_mnist", "Fig. 7", "no run measured an error")
+        raise TooFewRuns("no run measured an error")
     fig, (ax,) = new_figure(9, 5)
     _error_by_type(runs, ax, fig, "error (fraction)")
     caption = (
-        caption_counts(runs, "cell_types_mnist", sweep_scale(store, "cell_types_mnist"))
-        + compared_note(store, "cell_types_mnist")
+        caption_counts(runs)
+        + compared_note(runs)
         + " One dot per run (its best test error, diverged runs included); size: hidden units;"
         " colour: learning rate. Left: logistic outputs (MSE), right: softmax."
     )
     return save(fig, out_dir, "fig7", "Fig. 7: MNIST error by LSTM type", caption)
 
 
-def fig_types_lr(store, out_dir: Path) -> Figure:
+def fig_types_lr(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 8: error (colour) by cell type and learning rate on MNIST; crosses diverged."""
-    runs = with_compared(store, "cell_types_mnist", "Fig. 8")
     order = type_order(runs)
     position = {label: k for k, label in enumerate(order)}
     ok = [r for r in measured(runs) if r["status"] == "done"]
@@ -107,37 +99,38 @@ def fig_types_lr(store, out_dir: Path) -> Figure:
     ax.set(yscale="log", xlabel="output layer and cell type", ylabel="learning rate")
     legend_above(ax)
     caption = (
-        caption_counts(runs, "cell_types_mnist", sweep_scale(store, "cell_types_mnist"))
-        + compared_note(store, "cell_types_mnist")
+        caption_counts(runs)
+        + compared_note(runs)
         + " Each mark is one run at its learning rate; colour: best test error; red crosses:"
         " diverged. Shows whether the learning-rate range covers the convergent region."
     )
     return save(fig, out_dir, "fig8", "Fig. 8: MNIST error by type and learning rate", caption)
 
 
-def fig_types_lines(store, out_dir: Path) -> Figure:
+def fig_types_lines(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 9: best character error rate by cell type and output layer on text lines."""
-    runs = measured(with_compared(store, "cell_types_lines", "Fig. 9"))
+    runs = measured(runs)
     if not runs:
-        raise missing("cell_types_lines", "Fig. 9", "no run measured an error")
+        raise TooFewRuns("no run measured an error")
     fig, (ax,) = new_figure(8, 5)
     _error_by_type(runs, ax, fig, "character error rate")
     caption = (
-        caption_counts(runs, "cell_types_lines", sweep_scale(store, "cell_types_lines"))
-        + compared_note(store, "cell_types_lines")
+        caption_counts(runs)
+        + compared_note(runs)
         + " One dot per run; size: hidden units; colour: learning rate."
     )
     return save(fig, out_dir, "fig9", "Fig. 9: text-line error by LSTM type", caption)
 
 
-def fig_curves_output(store, out_dir: Path) -> Figure:
-    """Fig. 10: test error curves on text lines, logistic (blue) vs softmax (red) outputs."""
-    runs = measured(with_compared(store, "cell_types_lines", "Fig. 10"))
+def fig_curves_output(runs: list[dict], out_dir: Path) -> Figure:
+    """Fig. 10: test error curves on text lines, logistic (blue) vs softmax (red) outputs.
+    Each run carries its curve (read with the runs)."""
+    runs = measured(runs)
     colours = {"logistic": "tab:blue", "softmax": "tab:red"}
     fig, (ax,) = new_figure(7, 4.5)
     drawn = set()
     for run in runs:
-        curve = [p for p in store.curve(run["run_id"]) if np.isfinite(p["test_error"])]
+        curve = [p for p in run["curve"] if np.isfinite(p["test_error"])]
         if not curve:
             continue
         label = None if run["output"] in drawn else f"{run['output']} output"
@@ -151,12 +144,12 @@ def fig_curves_output(store, out_dir: Path) -> Figure:
             label=label,
         )
     if not drawn:
-        raise missing("cell_types_lines", "Fig. 10", "no run recorded a training curve")
+        raise TooFewRuns("no run recorded a training curve")
     ax.set(xscale="log", xlabel="training samples seen", ylabel="test character error rate")
     ax.legend(fontsize=8)
     caption = (
-        caption_counts(runs, "cell_types_lines", sweep_scale(store, "cell_types_lines"))
-        + compared_note(store, "cell_types_lines")
+        caption_counts(runs)
+        + compared_note(runs)
         + " One curve per run: test error as training goes on."
     )
     return save(fig, out_dir, "fig10", "Fig. 10: training curves, logistic vs softmax", caption)

@@ -1,14 +1,23 @@
-"""The paper's conclusions as checks: each a verdict with its comparisons, intervals and tests.
+"""The paper's conclusions as checks on runs: each a verdict with its tests, intervals, reasons.
 
 Errors are compared on a log10 scale, so a difference is a ratio of errors: "equivalent" means
 the interval of that ratio lies within EQUIVALENCE (x1.25) either way. All p-values of a report
 form one family, corrected by Holm-Bonferroni.
+
+Every finding ends in one of four verdicts:
+- confirmed: the tests decide for the claim (a significant effect the way the paper says, or
+  for a claim of no difference, an interval within the equivalence margin);
+- contradicted: the data decide against it (an effect the other way, a real difference where
+  the paper says there is none, or equivalence where it says there is a difference);
+- inconclusive: runs learned, but the tests decide neither way;
+- no data: too few runs, or too few that learned: runs stuck at chance all score alike and
+  are no evidence either way.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,13 +25,16 @@ from scipy import stats
 
 from lstmbench.analysis.figures_mnist import best_lr_by_momentum
 from lstmbench.analysis.runs import (
+    LEARNED,
     MissingData,
+    TooFewRuns,
     architecture_label,
     converged,
     learned,
     measured,
+    missing,
+    paper_runs,
     parse_compare_sweep,
-    sweep_runs,
 )
 from lstmbench.analysis.stats import bootstrap_ci, compare_groups, group_values, holm
 
@@ -31,8 +43,9 @@ EQUIVALENCE = math.log10(1.25)
 MIN_GROUP = 3
 ERROR_FLOOR = 1e-4
 
-CONFIRMED, PARTLY, NOT_CONFIRMED = "confirmed", "partly confirmed", "not confirmed"
-CONTRADICTED, INCONCLUSIVE, NO_DATA = "contradicted", "inconclusive", "no data"
+CONFIRMED, CONTRADICTED = "confirmed", "contradicted"
+INCONCLUSIVE, NO_DATA = "inconclusive", "no data"
+VERDICTS = (CONFIRMED, CONTRADICTED, INCONCLUSIVE, NO_DATA)
 
 
 @dataclass
@@ -45,6 +58,9 @@ class Test:
     ci: tuple[float, float] = (float("nan"), float("nan"))  # interval of the effect
     p_adjusted: float = float("nan")
     supports: bool = True  # the effect points the way the claim says (for effect claims)
+    # The interval decides against an effect claim: it lies wholly on the other side, or (for
+    # a claimed difference) within the equivalence margin.
+    against: bool = False
 
     @property
     def significant(self) -> bool:
@@ -59,11 +75,21 @@ class Finding:
     key: str
     claim: str
     sweep: str
-    rule: str  # "effect" (the claim says there is one) or "null" (says there is none)
+    rule: str  # how tests become a verdict: see verdict()
     tests: list[Test] = field(default_factory=list)
     verdict: str = NO_DATA
     evidence: str = ""
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Check:
+    """A paper claim, the function that tests it on its experiment's runs, and its rule."""
+
+    key: str
+    claim: str
+    rule: str  # "effect", "null", "not_better" or "scaling"
+    run: Callable[[list[dict]], list[Test]]
 
 
 def log_errors(runs: list[dict]) -> np.ndarray:
@@ -71,10 +97,26 @@ def log_errors(runs: list[dict]) -> np.ndarray:
     return np.log10(np.maximum([r["best_error"] for r in runs], ERROR_FLOOR))
 
 
+def need_learned(runs: list[dict]) -> list[dict]:
+    """The runs, if at least MIN_GROUP of them learned; else there is no evidence to weigh."""
+    count = len(learned(runs))
+    if count < MIN_GROUP:
+        raise TooFewRuns(
+            f"{count} of {len(runs)} runs learned (best error below {LEARNED:.0%}), "
+            f"need {MIN_GROUP}"
+        )
+    return runs
+
+
+def within_margin(ci: tuple[float, float]) -> bool:
+    """The interval of a log10 error ratio lies within x1.25 either way."""
+    return -EQUIVALENCE <= ci[0] and ci[1] <= EQUIVALENCE
+
+
 def compare_error(a: list[dict], b: list[dict], label_a: str, label_b: str, alternative: str):
     """A Test comparing two groups of runs by best error; "less" asks whether a is lower."""
     if len(a) < MIN_GROUP or len(b) < MIN_GROUP:
-        raise ValueError(f"{label_a}: {len(a)} runs, {label_b}: {len(b)} (need {MIN_GROUP} each)")
+        raise TooFewRuns(f"{label_a}: {len(a)} runs, {label_b}: {len(b)} (need {MIN_GROUP} each)")
     c = compare_groups(log_errors(a), log_errors(b), label_a, label_b, alternative)
     ratio = 10**c.difference
     low, high = (10**v for v in c.ci)
@@ -84,21 +126,30 @@ def compare_error(a: list[dict], b: list[dict], label_a: str, label_b: str, alte
         f"Cliff's delta {c.cliffs_delta:+.2f}; Welch p={c.p_welch:.2g}"
     )
     supports = c.difference < 0 if alternative == "less" else True
-    return Test(f"{label_a} vs {label_b} (Mann-Whitney)", c.p, effect, c.ci, supports=supports)
+    # Where a is claimed lower: a clearly higher, or both clearly alike, speaks against it.
+    against = alternative == "less" and (c.ci[0] > 0 or within_margin(c.ci))
+    return Test(
+        f"{label_a} vs {label_b} (Mann-Whitney)",
+        c.p,
+        effect,
+        c.ci,
+        supports=supports,
+        against=against,
+    )
 
 
-# -- the checks ---------------------------------------------------------------------------
+# -- the checks: each takes the finished runs of its experiment --------------------------
 
 
-def check_smoothness(store) -> list[Test]:
+def check_smoothness(runs: list[dict]) -> list[Test]:
     """Error changes little between neighbouring learning rates (vs a random order)."""
-    runs = converged(sweep_runs(store, "lr_hidden", "the smoothness finding"))
+    runs = need_learned(converged(paper_runs(runs)))
     if len(runs) < 6:
-        raise ValueError(f"{len(runs)} converged runs, need 6")
+        raise TooFewRuns(f"{len(runs)} converged runs, need 6")
     tests = []
     for key, name in (("lr", "learning rate"), ("hidden", "hidden size")):
         others = "hidden" if key == "lr" else "lr"
-        ratio, ci, p = smoothness(runs, key, others)
+        ratio, ci, p, p_rough = smoothness(runs, key, others)
         if not math.isfinite(ratio):
             continue  # no two runs share the other setting, even after binning
         tests.append(
@@ -109,18 +160,22 @@ def check_smoothness(store) -> list[Test]:
                 "(1 = no structure, 0 = perfectly smooth)",
                 ci,
                 supports=ratio < 1,
+                # Neighbours differ more than random pairs: rough. (The bootstrap interval
+                # cannot say so: resampled duplicates sit side by side and look smooth.)
+                against=p_rough < ALPHA,
             )
         )
     if not tests:
-        raise ValueError("no runs share a hidden size or learning rate")
+        raise TooFewRuns("no runs share a hidden size or learning rate")
     return tests
 
 
 def smoothness(
     runs: list[dict], key: str, within: str, permutations: int = 2000, seed: int = 0
-) -> tuple[float, tuple[float, float], float]:
+) -> tuple[float, tuple[float, float], float, float]:
     """Mean |log error difference| between runs adjacent in `key` (same `within`), as a ratio
-    to the mean over random pairs; its bootstrap interval; a permutation p-value."""
+    to the mean over random pairs; its bootstrap interval; permutation p-values for smooth
+    (ratio below a random order's) and for rough (above)."""
     y = log_errors(runs)
     x = np.log10([r[key] for r in runs])
     groups = group_values(np.log10([r[within] for r in runs]), 4)
@@ -146,12 +201,13 @@ def smoothness(
     everything = np.arange(len(y))
     observed = ratio_of(everything)
     if not math.isfinite(observed):
-        return observed, (float("nan"), float("nan")), 1.0
+        return observed, (float("nan"), float("nan")), 1.0, 1.0
     rng = np.random.default_rng(seed)
     shuffled = np.array([ratio_of(everything, rng) for _ in range(permutations)])
     p = float((1 + np.sum(shuffled <= observed)) / (permutations + 1))
+    p_rough = float((1 + np.sum(shuffled >= observed)) / (permutations + 1))
     ci = bootstrap_ci(lambda i: ratio_of(i.astype(int)), [everything], samples=500, seed=seed)
-    return observed, ci, p
+    return observed, ci, p, p_rough
 
 
 def adjusted_residuals(runs: list[dict]) -> np.ndarray:
@@ -162,19 +218,21 @@ def adjusted_residuals(runs: list[dict]) -> np.ndarray:
     return y - np.polyval(np.polyfit(x, y, degree), x) if degree > 0 else y - y.mean()
 
 
-def check_no_effect(store, key: str, name: str) -> list[Test]:
+def check_no_effect(runs: list[dict], key: str, name: str) -> list[Test]:
     """Errors, adjusted for the effective learning rate, do not differ between low and high
     values of a setting."""
-    runs = learned(converged(sweep_runs(store, "batch_momentum", f"the {name} finding")))
+    runs = learned(converged(paper_runs(runs)))
     values = np.array([r[key] for r in runs], dtype=float)
     if len(np.unique(values)) < 2:
-        raise ValueError(f"{name} does not vary")
+        raise TooFewRuns(f"{name} does not vary among {len(runs)} converged runs that learned")
     cut = np.median(values)
     low = values <= cut if np.any(values > cut) else values < cut
     residual = adjusted_residuals(runs)
     a, b = residual[low], residual[~low]
     if len(a) < MIN_GROUP or len(b) < MIN_GROUP:
-        raise ValueError(f"low {name}: {len(a)} runs, high: {len(b)} (need {MIN_GROUP} each)")
+        raise TooFewRuns(
+            f"low {name}: {len(a)} runs that learned, high: {len(b)} (need {MIN_GROUP} each)"
+        )
     c = compare_groups(b, a, f"high {name}", f"low {name}")
     low_ci, high_ci = (10**v for v in c.ci)
     effect = (
@@ -218,11 +276,11 @@ def momentum_scaling(runs: list[dict], seed: int = 0) -> tuple[float, tuple[floa
     return observed, ci, p
 
 
-def check_momentum_scaling(store) -> list[Test]:
+def check_momentum_scaling(runs: list[dict]) -> list[Test]:
     """The best learning rate falls in proportion to (1 - momentum): log-log slope 1."""
-    runs = sweep_runs(store, "batch_momentum", "the 1/(1-momentum) finding")
+    runs = paper_runs(runs)
     if len(best_lr_by_momentum(runs)) < 3:
-        raise ValueError("needs runs that learned at three momenta (or momentum bins) or more")
+        raise TooFewRuns("needs runs that learned at three momenta (or momentum bins) or more")
     slope, ci, p = momentum_scaling(runs)
     test = Test(
         "slope of log best lr on log(1 - momentum) > 0 (permutation test)",
@@ -230,6 +288,7 @@ def check_momentum_scaling(store) -> list[Test]:
         f"slope {slope:.2f} [{ci[0]:.2f}, {ci[1]:.2f}] (1/(1-momentum) scaling: slope 1)",
         ci,
         supports=slope > 0,
+        against=math.isfinite(ci[0]) and not ci[0] <= 1 <= ci[1],  # slope 1 ruled out
     )
     return [test]
 
@@ -243,11 +302,11 @@ def by_field(runs: list[dict], **values) -> list[dict]:
     return chosen
 
 
-def check_output(store, sweep: str, alternative: str) -> list[Test]:
+def check_output(runs: list[dict], alternative: str) -> list[Test]:
     """Softmax vs logistic outputs, over every type and learning rate of a sweep.
 
     The two-sided (no difference) form looks only at runs that learned."""
-    runs = measured(sweep_runs(store, sweep, "the output-layer finding"))
+    runs = need_learned(measured(paper_runs(runs)))
     if alternative == "two-sided":
         runs = learned(runs)
     return [
@@ -261,9 +320,29 @@ def check_output(store, sweep: str, alternative: str) -> list[Test]:
     ]
 
 
-def check_peepholes(store, sweep: str) -> list[Test]:
+def check_batch_effect(runs: list[dict]) -> list[Test]:
+    """Batch size, at equal effective learning rate, does not change the error."""
+    return check_no_effect(runs, "batch_size", "batch size")
+
+
+def check_momentum_effect(runs: list[dict]) -> list[Test]:
+    """Momentum, at equal effective learning rate, does not change the error."""
+    return check_no_effect(runs, "momentum", "momentum")
+
+
+def check_output_alike(runs: list[dict]) -> list[Test]:
+    """Softmax and logistic outputs reach the same error (two-sided, runs that learned)."""
+    return check_output(runs, "two-sided")
+
+
+def check_softmax_better(runs: list[dict]) -> list[Test]:
+    """Softmax outputs reach a lower error than logistic ones."""
+    return check_output(runs, "less")
+
+
+def check_peepholes(runs: list[dict]) -> list[Test]:
     """LSTM (peepholes) vs NPLSTM, among runs that learned: do peepholes lower the error?"""
-    runs = learned(sweep_runs(store, sweep, "the peephole finding"))
+    runs = learned(need_learned(paper_runs(runs)))
     return [
         compare_error(
             by_field(runs, cell="LSTM"), by_field(runs, cell="NPLSTM"), "LSTM", "NPLSTM", "less"
@@ -271,13 +350,13 @@ def check_peepholes(store, sweep: str) -> list[Test]:
     ]
 
 
-def check_standard_nonlinearities(store) -> list[Test]:
+def check_standard_nonlinearities(runs: list[dict]) -> list[Test]:
     """Standard tanh types (LSTM, NPLSTM) against each linear or ReLU type."""
-    runs = measured(sweep_runs(store, "cell_types_mnist", "the nonlinearity finding"))
+    runs = need_learned(measured(paper_runs(runs)))
     standard = by_field(runs, cell=("LSTM", "NPLSTM"))
     others = sorted({r["cell"] for r in runs} - {"LSTM", "NPLSTM"})
     if not others:
-        raise ValueError("no linear or ReLU types in the sweep")
+        raise TooFewRuns("no linear or ReLU types in the sweep")
     return [
         compare_error(standard, by_field(runs, cell=cell), "LSTM/NPLSTM", cell, "less")
         for cell in others
@@ -285,9 +364,9 @@ def check_standard_nonlinearities(store) -> list[Test]:
     ]
 
 
-def check_bidi_ctc(store) -> list[Test]:
+def check_bidi_ctc(runs: list[dict]) -> list[Test]:
     """BIDI with CTC against every other architecture/target condition on MNIST."""
-    runs = measured(sweep_runs(store, "bidi_ctc_mnist", "the BIDI+CTC finding"))
+    runs = need_learned(measured(paper_runs(runs)))
     best = [r for r in runs if architecture_label(r) == "BIDI ctc"]
     labels = sorted({architecture_label(r) for r in runs} - {"BIDI ctc"})
     return [
@@ -298,9 +377,9 @@ def check_bidi_ctc(store) -> list[Test]:
     ]
 
 
-def check_bidi_lines(store) -> list[Test]:
+def check_bidi_lines(runs: list[dict]) -> list[Test]:
     """BIDI against LSTM1 on text lines."""
-    runs = measured(sweep_runs(store, "bidi_lines", "the BIDI-on-lines finding"))
+    runs = need_learned(measured(paper_runs(runs)))
     return [
         compare_error(
             by_field(runs, direction="bidi"),
@@ -325,13 +404,16 @@ def late_slope(curve: list[dict], tail: float = 1 / 3) -> float:
     return float(np.polyfit(x[keep], y[keep], 1)[0])
 
 
-def check_eventual_divergence(store) -> list[Test]:
-    """Late in long runs the test error rises: late log-log slope > 0 across runs."""
-    runs = converged(sweep_runs(store, "long_lines", "the eventual-divergence finding"))
-    slopes = np.array([late_slope(store.curve(r["run_id"])) for r in runs])
+def check_eventual_divergence(runs: list[dict]) -> list[Test]:
+    """Late in long runs the test error rises: late log-log slope > 0 across runs.
+
+    Curves still falling at the end do not contradict the claim: "eventually" lies beyond
+    any run that stopped while it was still improving."""
+    runs = need_learned(converged(paper_runs(runs)))
+    slopes = np.array([late_slope(r["curve"]) for r in runs])
     slopes = slopes[np.isfinite(slopes)]
     if len(slopes) < MIN_GROUP:
-        raise ValueError(f"{len(slopes)} runs with curves of four points or more")
+        raise TooFewRuns(f"{len(slopes)} runs with curves of four points or more")
     p = float(stats.wilcoxon(slopes, alternative="greater").pvalue) if np.any(slopes) else 1.0
     ci = bootstrap_ci(np.median, [slopes])
     rising = float(np.mean(slopes > 0))
@@ -342,11 +424,11 @@ def check_eventual_divergence(store) -> list[Test]:
     return [Test("late slope > 0 (Wilcoxon signed-rank)", p, effect, ci, np.median(slopes) > 0)]
 
 
-def check_lr_divergence_time(store) -> list[Test]:
+def check_lr_divergence_time(runs: list[dict]) -> list[Test]:
     """Lower learning rates reach their best (and start to diverge) later."""
-    runs = converged(sweep_runs(store, "long_lines", "the divergence-time finding"))
+    runs = need_learned(converged(paper_runs(runs)))
     if len(runs) < 4 or len({r["lr"] for r in runs}) < 2:
-        raise ValueError("needs four converged runs at two learning rates or more")
+        raise TooFewRuns("needs four converged runs at two learning rates or more")
     lr = np.log10([r["lr"] for r in runs])
     when = np.log10([max(r["best_samples"], 1) for r in runs])
     rho, p = stats.spearmanr(lr, when, alternative="less")
@@ -358,202 +440,103 @@ def check_lr_divergence_time(store) -> list[Test]:
     effect = f"Spearman rho(lr, samples at best error) {rho:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]"
     return [
         Test(
-            "lower lr, later best (Spearman)", float(np.nan_to_num(p, nan=1.0)), effect, ci, rho < 0
+            "lower lr, later best (Spearman)",
+            float(np.nan_to_num(p, nan=1.0)),
+            effect,
+            ci,
+            rho < 0,
+            against=ci[0] > 0,  # higher rates clearly reach their best later
         )
     ]
 
 
-def check_user_cell(store, sweep: str, cell: str) -> list[Test]:
-    """A compared cell against NPLSTM, on the protocol's runs."""
-    protocol, _ = parse_compare_sweep(sweep)
-    theirs = measured(sweep_runs(store, sweep, f"the {cell} comparison"))
-    reference = measured(sweep_runs(store, protocol, f"the {cell} comparison"))
+def check_user_cell(runs: list[dict], cell: str) -> list[Test]:
+    """A compared cell against NPLSTM (same output layers), among the protocol's runs that
+    learned: a claim of no difference, like the paper's other ones."""
+    need_learned(runs)
+    theirs = [r for r in learned(runs) if (parse_compare_sweep(r["sweep"]) or ("", ""))[1] == cell]
     outputs = {r["output"] for r in theirs}
-    reference = [r for r in reference if r["cell"] == "NPLSTM" and r["output"] in outputs]
-    return [compare_error(theirs, reference, cell, "NPLSTM", "two-sided")]
+    reference = [
+        r for r in learned(paper_runs(runs)) if r["cell"] == "NPLSTM" and r["output"] in outputs
+    ]
+    return [compare_error(theirs, reference, f"{cell} (learned)", "NPLSTM", "two-sided")]
 
 
-# -- the table ----------------------------------------------------------------------------
-
-
-@dataclass
-class Check:
-    """A paper claim, how it is tested, and the rule that turns tests into a verdict."""
-
-    key: str
-    claim: str
-    sweep: str
-    rule: str
-    run: Callable[[object], list[Test]]
-
-
-PAPER_CHECKS = [
-    Check(
-        "smooth",
-        "Test error depends smoothly on learning rate and hidden size (Fig. 2)",
-        "lr_hidden",
-        "effect",
-        check_smoothness,
-    ),
-    Check(
-        "batch",
-        "Batch size has no significant effect on error (Fig. 4)",
-        "batch_momentum",
-        "null",
-        lambda s: check_no_effect(s, "batch_size", "batch size"),
-    ),
-    Check(
-        "momentum",
-        "Momentum has no significant effect on error (Fig. 4)",
-        "batch_momentum",
-        "null",
-        lambda s: check_no_effect(s, "momentum", "momentum"),
-    ),
-    Check(
-        "lr_momentum",
-        "The best learning rate scales with 1/(1-momentum): lr/(1-m) stays constant (Fig. 5)",
-        "batch_momentum",
-        "scaling",
-        check_momentum_scaling,
-    ),
-    Check(
-        "output_mnist",
-        "Logistic vs softmax output makes no significant difference on MNIST (Fig. 7)",
-        "cell_types_mnist",
-        "null",
-        lambda s: check_output(s, "cell_types_mnist", "two-sided"),
-    ),
-    Check(
-        "peepholes_mnist",
-        "Peepholes do not improve the error on MNIST (Fig. 7)",
-        "cell_types_mnist",
-        "not_better",
-        lambda s: check_peepholes(s, "cell_types_mnist"),
-    ),
-    Check(
-        "nonlinearities",
-        "Standard nonlinearities (tanh) beat linear and ReLU variants (Fig. 7)",
-        "cell_types_mnist",
-        "effect",
-        check_standard_nonlinearities,
-    ),
-    Check(
-        "softmax_lines",
-        "Softmax outputs beat logistic outputs on text lines (Fig. 9)",
-        "cell_types_lines",
-        "effect",
-        lambda s: check_output(s, "cell_types_lines", "less"),
-    ),
-    Check(
-        "peepholes_lines",
-        "Peepholes do not improve the error on text lines (Fig. 9)",
-        "cell_types_lines",
-        "not_better",
-        lambda s: check_peepholes(s, "cell_types_lines"),
-    ),
-    Check(
-        "bidi_ctc",
-        "BIDI with CTC is the best architecture/target mode on MNIST (Fig. 13)",
-        "bidi_ctc_mnist",
-        "effect",
-        check_bidi_ctc,
-    ),
-    Check(
-        "bidi_lines",
-        "BIDI beats LSTM1 on text lines (Fig. 15)",
-        "bidi_lines",
-        "effect",
-        check_bidi_lines,
-    ),
-    Check(
-        "divergence",
-        "Test error eventually rises in long training (Fig. 16)",
-        "long_lines",
-        "effect",
-        check_eventual_divergence,
-    ),
-    Check(
-        "divergence_lr",
-        "Lower learning rates take longest to diverge (Fig. 16)",
-        "long_lines",
-        "effect",
-        check_lr_divergence_time,
-    ),
-]
-
-
-def user_checks(store) -> list[Check]:
-    """One check per cell compared with `lstmbench compare`."""
+def user_checks(runs: list[dict], protocol: str) -> list[tuple[Check, str]]:
+    """One check (and the sweep it reads) per cell compared on a protocol with `compare`."""
     checks = []
-    for entry in store.sweeps():
-        name = entry["name"]
+    for name in dict.fromkeys(r["sweep"] for r in runs):
         parsed = parse_compare_sweep(name)
-        if parsed is not None:
-            protocol, cell = parsed
-            checks.append(
-                Check(
-                    f"user_{cell}",
-                    f"(your cell) {cell} vs NPLSTM on the {protocol} protocol",
-                    name,
-                    "compare",
-                    lambda s, n=name, c=cell: check_user_cell(s, n, c),
-                )
+        if parsed is not None and parsed[0] == protocol:
+            cell = parsed[1]
+            check = Check(
+                f"user_{cell}",
+                f"(your cell) {cell} matches NPLSTM on the {protocol} protocol "
+                "(error ratio within x1.25)",
+                "null",
+                lambda rs, c=cell: check_user_cell(rs, c),
             )
+            checks.append((check, name))
     return checks
 
 
-def verdict(rule: str, tests: list[Test]) -> str:
-    """The verdict a rule gives once every test has its corrected p-value."""
+# -- from tests to verdicts ---------------------------------------------------------------
+
+
+def verdict(rule: str, tests: list[Test]) -> tuple[str, str]:
+    """The verdict a rule gives once every test has its corrected p-value, and why."""
     if not tests:
-        return NO_DATA
-    significant = [t.significant and t.supports for t in tests]
-    if rule == "effect":
-        if all(significant):
-            return CONFIRMED
-        return PARTLY if any(significant) else NOT_CONFIRMED
-    if rule == "scaling":
-        (test,) = tests
-        if not test.significant or not test.supports:
-            return NOT_CONFIRMED
-        return CONFIRMED if test.ci[0] <= 1 <= test.ci[1] else PARTLY
-    if rule == "compare":
-        (test,) = tests
-        if not test.significant:
-            return "no significant difference"
-        return "worse than NPLSTM" if test.ci[0] > 0 else "better than NPLSTM"
-    inside = all(-EQUIVALENCE <= t.ci[0] and t.ci[1] <= EQUIVALENCE for t in tests)
+        return NO_DATA, "no test could be made"
+    decided = [t for t in tests if t.significant and t.supports]
+    if rule in ("effect", "scaling"):
+        against = [t.label for t in tests if t.against]
+        if against:
+            return CONTRADICTED, "the interval decides against the claim: " + "; ".join(against)
+        if len(decided) == len(tests):
+            if rule == "scaling":
+                return CONFIRMED, "significant slope, and its interval holds 1"
+            return CONFIRMED, f"all {len(tests)} tests significant in the claimed direction"
+        return INCONCLUSIVE, (
+            f"{len(decided)} of {len(tests)} tests significant in the claimed direction, "
+            "none decided against"
+        )
     if rule == "not_better":  # contradicted only by a significant improvement
-        if any(significant):
-            return CONTRADICTED
-        return CONFIRMED if all(t.ci[0] >= -EQUIVALENCE for t in tests) else INCONCLUSIVE
-    if any(t.significant for t in tests):  # "null": any real difference contradicts it
-        return CONTRADICTED
-    return CONFIRMED if inside else INCONCLUSIVE
+        if decided:
+            return CONTRADICTED, "a significant improvement"
+        if all(t.ci[0] >= -EQUIVALENCE for t in tests):
+            return CONFIRMED, "an improvement beyond x1.25 is ruled out"
+        return INCONCLUSIVE, "no significant improvement, but one beyond x1.25 is not ruled out"
+    # "null": any real difference contradicts it; equivalence confirms it
+    if any(t.significant for t in tests):
+        return CONTRADICTED, "a significant difference"
+    if all(within_margin(t.ci) for t in tests):
+        return CONFIRMED, "no significant difference, and the interval lies within x1.25"
+    return INCONCLUSIVE, "no significant difference, but the interval is wider than x1.25"
 
 
-def evaluate_findings(store, checks: list[Check] | None = None) -> list[Finding]:
-    """Run every check on the store, correct all p-values together (Holm), give verdicts."""
-    checks = checks if checks is not None else PAPER_CHECKS + user_checks(store)
+def evaluate_findings(jobs: Iterable[tuple[Check, str, list[dict]]]) -> list[Finding]:
+    """Run each check on its runs (check, sweep, runs), correct all p-values together
+    (Holm), give verdicts. A check without runs names the spec to run."""
     findings = []
-    for check in checks:
-        finding = Finding(check.key, check.claim, check.sweep, check.rule)
+    for check, sweep, runs in jobs:
+        finding = Finding(check.key, check.claim, sweep, check.rule)
         try:
-            finding.tests = check.run(store)
+            if not runs:
+                raise missing(sweep, f"the finding {check.key!r}", "found 0 finished")
+            finding.tests = check.run(runs)
         except MissingData as error:
             finding.note = str(error)
-        except ValueError as error:
+        except TooFewRuns as error:
             finding.note = f"too few runs to test: {error}"
         findings.append(finding)
     every = [t for f in findings for t in f.tests]
     for test, adjusted in zip(every, holm([t.p for t in every]) if every else [], strict=True):
         test.p_adjusted = adjusted
     for finding in findings:
-        finding.verdict = verdict(finding.rule, finding.tests)
-        finding.evidence = (
-            "; ".join(
-                f"{t.label}: {t.effect}; p={t.p:.2g}, Holm-adjusted p={t.p_adjusted:.2g}"
-                for t in finding.tests
-            )
-            or finding.note
+        finding.verdict, reason = verdict(finding.rule, finding.tests)
+        details = "; ".join(
+            f"{t.label}: {t.effect}; p={t.p:.2g}, Holm-adjusted p={t.p_adjusted:.2g}"
+            for t in finding.tests
         )
+        finding.evidence = f"{reason}. {details}" if finding.tests else finding.note
     return findings

@@ -14,6 +14,8 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
+from lstmbench.analysis.runs import COMPARE_PREFIX  # noqa: E402
+
 
 @dataclass
 class Figure:
@@ -117,8 +119,12 @@ def legend_above(ax) -> None:
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncols=3, fontsize=8, frameon=False)
 
 
-def caption_counts(runs: list[dict], sweep: str, scale: str) -> str:
-    """'sweep X (scale S): N runs, D diverged'."""
+def caption_counts(runs: list[dict]) -> str:
+    """'Sweep X (scale S): N runs, D diverged', the sweep and scale read from the runs (runs
+    of cells added by `compare` count, but the sweep named is the paper's)."""
+    own = [r for r in runs if not r["sweep"].startswith(COMPARE_PREFIX)] or runs
+    sweep = ", ".join(sorted({r["sweep"] for r in own}))
+    scale = ", ".join(sorted({r.get("scale", "?") for r in own}))
     diverged = sum(1 for r in runs if r["status"] == "diverged")
     return f"Sweep {sweep} (scale {scale}): {len(runs)} runs, {diverged} diverged."
 

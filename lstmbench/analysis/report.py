@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime
 import html
+import math
 import platform
 import shlex
 import sys
@@ -13,38 +14,18 @@ from importlib import metadata
 from pathlib import Path
 
 from lstmbench import __version__
-from lstmbench.analysis import figures_arch, figures_mnist, figures_types
-from lstmbench.analysis.findings import Finding, evaluate_findings
+from lstmbench.analysis.findings import Finding
 from lstmbench.analysis.importance import importance
+from lstmbench.analysis.paper import (
+    EXPERIMENTS,
+    Experiment,
+    PaperFigure,
+    evaluate,
+    our_numbers,
+    read_experiments,
+)
 from lstmbench.analysis.plotting import Figure
-from lstmbench.analysis.runs import FINISHED, PAPER_SPECS, MissingData, measured
-
-# Every figure of the paper this package draws, in the paper's order.
-FIGURES = [
-    ("fig2", "lr_hidden", figures_mnist.fig_lr_hidden),
-    ("fig3", "lr_hidden", figures_mnist.fig_best_runs),
-    ("fig4", "batch_momentum", figures_mnist.fig_batch_momentum),
-    ("fig5", "batch_momentum", figures_mnist.fig_lr_momentum),
-    ("fig7", "cell_types_mnist", figures_types.fig_types_mnist),
-    ("fig8", "cell_types_mnist", figures_types.fig_types_lr),
-    ("fig9", "cell_types_lines", figures_types.fig_types_lines),
-    ("fig10", "cell_types_lines", figures_types.fig_curves_output),
-    ("fig13", "bidi_ctc_mnist", figures_arch.fig_arch_hidden),
-    ("fig14", "bidi_ctc_mnist", figures_arch.fig_arch_lr),
-    ("fig15", "bidi_lines", figures_arch.fig_uni_bidi_lines),
-    ("fig16", "long_lines", figures_arch.fig_long_curves),
-]
-
-# The paper's own numbers: (what, sweep, paper's value, how to get ours from the runs).
-PAPER_NUMBERS = [
-    ("MNIST best test error (Sec. 4)", "batch_momentum", "0.73%", "best"),
-    ("MNIST 10th best test error (Fig. 3)", "lr_hidden", "0.8%-0.9%", "tenth"),
-    ("MNIST best test error, lr x hidden (Fig. 3)", "lr_hidden", "about 0.8%", "best"),
-    ("LSTMs trained, lr x hidden (Sec. 3)", "lr_hidden", "660", "count"),
-    ("LSTMs trained, batch x momentum (Sec. 4)", "batch_momentum", "427", "count"),
-    ("LSTMs trained, 12 types (Sec. 5)", "cell_types_mnist", "2101", "count"),
-    ("Long runs on text lines (Fig. 16)", "long_lines", "942", "count"),
-]
+from lstmbench.analysis.runs import FINISHED, MissingData, TooFewRuns, finished_by_sweep, missing
 
 
 @dataclass
@@ -58,34 +39,52 @@ class Report:
     findings: list[Finding]
 
 
-def draw_figures(store, out_dir: Path) -> tuple[list[Figure], dict[str, str]]:
-    """Every figure the data allows; for the rest, the message saying which spec to run."""
+def draw_figure(
+    figure: PaperFigure, experiment: Experiment, runs: list[dict], out_dir: Path
+) -> Figure:
+    """One figure from its experiment's runs, or MissingData naming the spec to run."""
+    if not runs:
+        raise missing(experiment.spec, figure.name, "found 0 finished")
+    try:
+        return figure.draw(runs, out_dir)
+    except TooFewRuns as error:
+        raise missing(experiment.spec, figure.name, str(error)) from None
+
+
+def draw_figures(data: dict[str, list[dict]], out_dir: Path) -> tuple[list[Figure], dict[str, str]]:
+    """Every figure the data (spec -> runs) allows; for the rest, which spec to run."""
     drawn, absent = [], {}
-    for key, _, draw in FIGURES:
-        try:
-            drawn.append(draw(store, out_dir))
-        except MissingData as error:
-            absent[key] = str(error)
+    for experiment in EXPERIMENTS:  # in the paper's order
+        for figure in experiment.figures:
+            try:
+                drawn.append(draw_figure(figure, experiment, data[experiment.spec], out_dir))
+            except MissingData as error:
+                absent[figure.key] = str(error)
     return drawn, absent
 
 
-def our_number(runs: list[dict], how: str) -> str:
-    """Our value for one of the paper's numbers."""
-    errors = sorted(r["best_error"] for r in measured(runs))
-    if how == "count":
-        return str(len(runs))
-    if how == "best":
-        return f"{errors[0]:.2%}" if errors else "-"
-    return f"{errors[9]:.2%}" if len(errors) >= 10 else f"- ({len(errors)} runs)"
+def compute_seconds(runs: list[dict]) -> float:
+    """Seconds of computation behind the runs, each shared computation counted once.
+
+    Runs packed into one task (lstmbench/training/packed.py) train as one computation and
+    each reports its wall time: those that ran to the end report the same wall time and
+    samples seen, to the bit, which separate runs never do. A packed run stopped early
+    (diverged) reports its own, shorter time and still counts on its own.
+    """
+    tasks = {
+        (r["host"], r["wall_time"], r["samples_seen"])
+        for r in runs
+        if r["wall_time"] is not None and math.isfinite(r["wall_time"])
+    }
+    return sum(wall for _, wall, _ in tasks)
 
 
-def sweep_summary(store) -> list[dict]:
+def sweep_summary(all_runs: list[dict], sweeps: list[dict]) -> list[dict]:
     """Per sweep: scale, run counts by status, compute time and elapsed time."""
     rows = []
-    for entry in store.sweeps():
-        runs = store.runs(entry["name"])
+    for entry in sweeps:
+        runs = [r for r in all_runs if r["sweep"] == entry["name"]]
         counts = {s: sum(r["status"] == s for r in runs) for s in ("done", "diverged", "failed")}
-        compute = sum(r["wall_time"] for r in runs if r["wall_time"] == r["wall_time"])
         times = [r["started"] for r in runs if r["started"]]
         ends = [r["finished"] for r in runs if r["finished"]]
         elapsed = _seconds_between(min(times), max(ends)) if times and ends else 0.0
@@ -95,7 +94,7 @@ def sweep_summary(store) -> list[dict]:
                 "scale": entry["scale"],
                 "runs": len(runs),
                 **counts,
-                "compute": _duration(compute),
+                "compute": _duration(compute_seconds(runs)),
                 "elapsed": _duration(elapsed),
             }
         )
@@ -124,9 +123,9 @@ def versions() -> dict[str, str]:
     return found
 
 
-def provenance(store) -> dict[str, str]:
+def provenance(all_runs: list[dict]) -> dict[str, str]:
     """Hosts, package versions and git revisions recorded with the runs."""
-    runs = [r for r in store.runs() if r["status"] in FINISHED]
+    runs = [r for r in all_runs if r["status"] in FINISHED]
     return {
         key: ", ".join(sorted({str(r[key]) for r in runs if r[key]})) or "-"
         for key in ("host", "version", "git_rev")
@@ -136,32 +135,27 @@ def provenance(store) -> dict[str, str]:
 def write_report(store, out_dir: str | Path, command: list[str] | None = None) -> Report:
     """Write DIR/report.html, DIR/report.md and the figures (DIR/figures/*.png|svg)."""
     out_dir = Path(out_dir)
-    figure_dir = out_dir / "figures"
-    figures, absent = draw_figures(store, figure_dir)
-    findings = evaluate_findings(store)
+    all_runs, sweeps = store.runs(), store.sweeps()  # read once; everything below uses these
+    data = read_experiments(store, all_runs)
+    figures, absent = draw_figures(data, out_dir / "figures")
+    findings = evaluate(data)
     command = command if command is not None else sys.argv
+    by_sweep = finished_by_sweep(all_runs, sweeps)
     context = {
         "database": str(store.path),
         "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": shlex.join(["lstmbench", *command[1:]] if command else ["lstmbench"]),
-        "sweeps": sweep_summary(store),
-        "numbers": [
-            (what, sweep, paper, our_number(_finished(store, sweep), how))
-            for what, sweep, paper, how in PAPER_NUMBERS
-        ],
-        "importance": {s["name"]: importance(_finished(store, s["name"])) for s in store.sweeps()},
+        "sweeps": sweep_summary(all_runs, sweeps),
+        "numbers": our_numbers(data),
+        "importance": {name: importance(runs) for name, runs in by_sweep.items()},
         "versions": versions(),
-        "provenance": provenance(store),
+        "provenance": provenance(all_runs),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
     html_path.write_text(render_html(figures, absent, findings, context))
     md_path.write_text(render_markdown(figures, absent, findings, context))
     return Report(html_path, md_path, figures, absent, findings)
-
-
-def _finished(store, sweep: str) -> list[dict]:
-    return [r for r in store.runs(sweep) if r["status"] in FINISHED]
 
 
 # -- HTML -----------------------------------------------------------------------------------
@@ -174,8 +168,8 @@ th { background: #eee; }
 figure { margin: 2em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #444; }
 .missing { background: #fff4e0; border: 1px solid #e0b060; padding: 0.6em; }
-.confirmed { background: #e3f6e3; } .contradicted, .not-confirmed { background: #fbe3e3; }
-.partly-confirmed, .inconclusive { background: #fff6d5; } .no-data { color: #888; }
+.confirmed { background: #e3f6e3; } .contradicted { background: #fbe3e3; }
+.inconclusive { background: #fff6d5; } .no-data { color: #888; }
 code, pre { background: #f4f4f4; }
 """
 # Marks each figure once the browser has decoded it, so a check can see every one rendered.
@@ -229,7 +223,10 @@ def render_html(figures, absent, findings, context) -> str:
         "<p>Each of the paper's conclusions tested across runs: Mann-Whitney (and Welch) tests "
         "on log10 best error, 95% bootstrap intervals over runs, all p-values corrected "
         "together by Holm-Bonferroni at 0.05. 'Equivalent' means the interval of the error "
-        "ratio lies within x1.25 either way.</p>",
+        "ratio lies within x1.25 either way. Verdicts: <i>confirmed</i> (the tests decide for "
+        "the claim), <i>contradicted</i> (they decide against it), <i>inconclusive</i> (runs "
+        "learned, but neither is decided), <i>no data</i> (too few runs, or too few that "
+        "learned: runs stuck at chance are no evidence).</p>",
         _findings_html(findings),
         "<h2>The paper's numbers beside ours</h2>",
         _table(context["numbers"], ["quantity", "sweep", "paper", "ours"]),
@@ -265,7 +262,7 @@ def render_html(figures, absent, findings, context) -> str:
         _table(list(context["versions"].items()), ["package", "version"]),
         _table(list(context["provenance"].items()), ["recorded with the runs", "values"]),
         "<p>Expected of each sweep (one spec per experiment, lstmbench/sweep/specs/NAME.toml):</p>",
-        _table(list(PAPER_SPECS.items()), ["sweep", "paper experiment"]),
+        _table([(e.spec, e.description) for e in EXPERIMENTS], ["sweep", "paper experiment"]),
         f"<script>{_SCRIPT}</script></body></html>",
     ]
     return "\n".join(parts)
@@ -297,7 +294,8 @@ def render_markdown(figures, absent, findings, context) -> str:
         f"Results database `{context['database']}`, generated {context['generated']}.\n",
         "## Findings\n",
         "Mann-Whitney and Welch tests on log10 best error across runs, 95% bootstrap "
-        "intervals, Holm-Bonferroni over all tests at 0.05.\n",
+        "intervals, Holm-Bonferroni over all tests at 0.05. Verdicts: confirmed, contradicted, "
+        "inconclusive (runs learned, nothing decided), no data (too few runs that learned).\n",
         _md_table(findings_rows, ["paper's claim", "sweep", "our verdict", "evidence"]),
         "## The paper's numbers beside ours\n",
         _md_table(context["numbers"], ["quantity", "sweep", "paper", "ours"]),

@@ -1,4 +1,4 @@
-"""Reading a sweep's runs from the results store, and saying which spec to run when absent."""
+"""Reading runs from the results store once, and saying which spec to run when data is absent."""
 
 from __future__ import annotations
 
@@ -7,20 +7,9 @@ from collections.abc import Iterable
 
 from lstmbench.errors import UserError
 
-# The paper's experiments, one spec (and sweep) each, with the figures they feed.
-PAPER_SPECS = {
-    "lr_hidden": "Figs. 2-3: learning rate x hidden size, LSTM on MNIST",
-    "batch_momentum": "Figs. 4-5: batch size and momentum, LSTM on MNIST",
-    "cell_types_mnist": "Figs. 7-8: six LSTM types x two output layers on MNIST",
-    "cell_types_lines": "Figs. 9-10: LINLSTM, LSTM, NPLSTM x two output layers on text lines",
-    "bidi_ctc_mnist": "Figs. 13-14: LSTM1/BIDI x center/end/ctc targets on MNIST",
-    "bidi_lines": "Fig. 15: LSTM1 vs BIDI on text lines",
-    "long_lines": "Fig. 16: long LSTM1 training on text lines",
-}
 FINISHED = ("done", "diverged")
 # A run "learned" when its best error is well below chance (MNIST 90%, lines about 100%).
-# Claims of no difference are tested on such runs only: runs stuck at chance all score alike
-# and would make any two groups look equivalent.
+# Runs stuck at chance all score alike: they are no evidence for or against any claim.
 LEARNED = 0.8
 # Sweeps written by `lstmbench compare --cell NAME` are named compare-PROTOCOL-NAME.
 COMPARE_PREFIX = "compare-"
@@ -28,6 +17,10 @@ COMPARE_PREFIX = "compare-"
 
 class MissingData(UserError):
     """A figure or finding needs runs that the results database does not hold."""
+
+
+class TooFewRuns(ValueError):
+    """The runs given cannot support a figure or a test; the message says what is lacking."""
 
 
 def run_hint(sweep: str) -> str:
@@ -57,26 +50,34 @@ def parse_compare_sweep(name: str) -> tuple[str, str] | None:
     return protocol, cell
 
 
-def sweep_runs(store, sweep: str, what: str, minimum: int = 1) -> list[dict]:
-    """The finished runs (done or diverged) of a sweep, or MissingData naming the spec."""
-    runs = [r for r in store.runs(sweep) if r["status"] in FINISHED]
-    if len(runs) < minimum:
-        raise missing(sweep, what, f"found {len(runs)} finished, need {minimum}")
-    return runs
+def finished_by_sweep(runs: Iterable[dict], sweeps: Iterable[dict]) -> dict[str, list[dict]]:
+    """The finished runs (done or diverged) of every sweep, each marked with its sweep's scale.
+
+    `runs` and `sweeps` are what the store lists, read once by the caller."""
+    scales = {entry["name"]: entry["scale"] for entry in sweeps}
+    found: dict[str, list[dict]] = {name: [] for name in scales}
+    for run in runs:
+        if run["status"] in FINISHED:
+            found.setdefault(run["sweep"], []).append(
+                {**run, "scale": scales.get(run["sweep"], "?")}
+            )
+    return found
 
 
-def compare_sweeps(store, protocol: str) -> list[str]:
+def compared_sweeps(by_sweep: dict[str, list[dict]], protocol: str) -> list[str]:
     """Names of the `compare` sweeps that followed a protocol (a paper spec)."""
-    prefix = f"{COMPARE_PREFIX}{protocol}-"
-    return [s["name"] for s in store.sweeps() if s["name"].startswith(prefix)]
+    return [name for name in by_sweep if (parse_compare_sweep(name) or ("",))[0] == protocol]
 
 
-def with_compared(store, sweep: str, what: str, minimum: int = 1) -> list[dict]:
-    """A sweep's finished runs plus those of user cells compared on the same protocol."""
-    runs = sweep_runs(store, sweep, what, minimum)
-    for name in compare_sweeps(store, sweep):
-        runs += [r for r in store.runs(name) if r["status"] in FINISHED]
-    return runs
+def paper_runs(runs: Iterable[dict]) -> list[dict]:
+    """The runs of the paper's own sweeps, without cells added by `compare`."""
+    return [r for r in runs if parse_compare_sweep(r["sweep"]) is None]
+
+
+def compared_cells(runs: Iterable[dict]) -> list[str]:
+    """The user cells among the runs (from `compare` sweeps), in order of first appearance."""
+    names = [parsed[1] for r in runs if (parsed := parse_compare_sweep(r["sweep"]))]
+    return list(dict.fromkeys(names))
 
 
 def has_error(run: dict) -> bool:
@@ -108,11 +109,3 @@ def type_label(run: dict) -> str:
 def architecture_label(run: dict) -> str:
     """The paper's architecture label: LSTM1/BIDI and target mode, e.g. 'BIDI ctc'."""
     return f"{'BIDI' if run['direction'] == 'bidi' else 'LSTM1'} {run['target']}"
-
-
-def sweep_scale(store, sweep: str) -> str:
-    """The scale a sweep was run at ("?" when unknown)."""
-    for entry in store.sweeps():
-        if entry["name"] == sweep:
-            return entry["scale"]
-    return "?"

@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-from lstmbench.analysis.runs import PAPER_SPECS, compare_sweep_name
+from lstmbench.analysis.paper import PROTOCOLS, SPECS
+from lstmbench.analysis.runs import compare_sweep_name
 from lstmbench.cli.options import add_sweep_runner_options, sweep_options
 from lstmbench.errors import UserError
 
 SCALES = ("tiny", "small")
-COMPARE_PROTOCOLS = ("cell_types_mnist", "cell_types_lines")
 
 
 def add_commands(subparsers) -> None:
@@ -32,7 +32,7 @@ def add_commands(subparsers) -> None:
     )
     reproduce.add_argument("--scale", choices=SCALES, default="tiny", help="(default: tiny)")
     reproduce.add_argument(
-        "--only", action="append", choices=list(PAPER_SPECS), help="only this spec; repeatable"
+        "--only", action="append", choices=list(SPECS), help="only this spec; repeatable"
     )
     _add_sweep_options(reproduce)
     reproduce.set_defaults(handler=_reproduce)
@@ -43,9 +43,9 @@ def add_commands(subparsers) -> None:
     compare.add_argument("--cell", required=True, help="a registered cell name (see --plugin)")
     compare.add_argument(
         "--protocol",
-        choices=COMPARE_PROTOCOLS,
-        default="cell_types_mnist",
-        help="the paper's experiment to run the cell through (default: cell_types_mnist)",
+        choices=PROTOCOLS,
+        default=PROTOCOLS[0],
+        help=f"the paper's experiment to run the cell through (default: {PROTOCOLS[0]})",
     )
     compare.add_argument("--scale", choices=SCALES, default="tiny", help="(default: tiny)")
     _add_sweep_options(compare)
@@ -81,7 +81,7 @@ def _report(args: argparse.Namespace) -> int:
 def print_written(written) -> None:
     """Say what the findings are, what could not be drawn, and where the report went."""
     for finding in written.findings:
-        print(f"  {finding.verdict:>26}  {finding.claim}")
+        print(f"  {finding.verdict:>12}  {finding.claim}")
     for key, message in written.missing.items():
         print(f"  {key} not drawn: {message}")
     print(f"wrote {written.html} and {written.markdown} ({len(written.figures)} figures)")
@@ -139,7 +139,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     load_plugins(args.plugin)
-    specs = [load_spec(name) for name in (args.only or PAPER_SPECS)]
+    specs = [load_spec(name) for name in (args.only or SPECS)]
     store = open_store(args.db or f"results-{args.scale}.db", must_exist=False)
     problems = run_specs(specs, store, sweep_options(args))
     return _finish(store, args.out or f"report-{args.scale}", problems, start)
