@@ -59,9 +59,14 @@ def test_train_and_test_texts_are_disjoint(tiny):
     train = {line.text for line in read_generated(tiny, "train")}
     test = {line.text for line in read_generated(tiny, "test")}
     assert not train & test
+    # The word stretches themselves: no stretch of test text also occurs as training text,
+    # and both parts are a real share of the corpus.
     words = split_words(GenerationParams().corpus_text())
-    assert words["train"] and words["test"]
-    assert not {id(s) for s in words["train"]} & {id(s) for s in words["test"]}
+    train_stretches = {tuple(s) for s in words["train"]}
+    test_stretches = {tuple(s) for s in words["test"]}
+    assert not train_stretches & test_stretches
+    train_words, test_words = sum(map(len, words["train"])), sum(map(len, words["test"]))
+    assert 0.05 < test_words / (train_words + test_words) < 0.5
 
 
 def test_cached_set_is_reused_and_loads_as_a_line_dataset(tiny, cache):

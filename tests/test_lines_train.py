@@ -29,21 +29,26 @@ def tiny(cache):
 
 @pytest.mark.slow
 def test_ctc_training_learns_to_read_lines(tiny):
-    train, _ = tiny
+    train, held_out = tiny
     lines = train.subset(range(16))
+    # Batch 1: 960 updates leave the all-blank plateau; batch 4 at the same rate only learns
+    # to print spaces in that time (about 87% CER, like a network that cannot read).
     config = RunConfig(
-        dataset="uw3like:tiny", hidden=32, lr=1e-2, batch_size=4, samples=960, eval_every=320
+        dataset="uw3like:tiny", hidden=32, lr=3e-3, batch_size=1, samples=960, eval_every=320
     )
-    result = train_run(config, datasets=(lines, lines), progress=False)
+    result = train_run(config, datasets=(lines, held_out), progress=False)
     assert result.status == "done"
     losses = [point["train_loss"] for point in result.curve]
     assert losses[-1] < 0.6 * losses[0]
-    # It reads some characters of the lines it learns from (about 8% after 960 samples; 1e-2
-    # is near the largest stable rate here, and fewer samples stay on the all-blank plateau).
-    assert result.best_error < 0.97
-    error, hypotheses, _ = score_lines(result.model, lines)
+    # It reads lines it never saw: 64% to 71% CER on the held-out lines for seeds 0 to 2, where
+    # the all-blank plateau scores 100% and printing only spaces about 87%.
+    assert result.best_error < 0.8
+    error, hypotheses, _ = score_lines(result.model, held_out)
     assert error == pytest.approx(result.final_error)
-    assert any(len(h) > 0 for h in hypotheses)
+    # And reads its own lines better still (34% to 49% CER measured).
+    error, hypotheses, _ = score_lines(result.model, lines)
+    assert error < 0.65
+    assert sum(len(h.strip()) for h in hypotheses) > 0.5 * sum(len(t) for t in lines.texts)
 
 
 @pytest.fixture(scope="module")

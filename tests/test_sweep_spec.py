@@ -5,6 +5,7 @@ import tomllib
 
 import pytest
 
+from lstmbench.cli.main import main
 from lstmbench.errors import UserError
 from lstmbench.sweep.spec import EXPERIMENTS, SCALES, load_spec, parse_spec, spec_names
 from lstmbench.training.config import RunConfig
@@ -100,6 +101,51 @@ def test_scale_overrides_fixed_and_swept_settings():
     configs = parse_spec(content).expand("tiny")
     assert {c.hidden for c in configs} == {5}
     assert [c.seed for c in configs] == [7, 8, 7, 8]
+
+
+def test_a_spec_without_scales_runs_as_written_at_every_scale(tmp_path, capsys):
+    (tmp_path / "mine.toml").write_text(
+        'name = "mine"\n'
+        "runs = 6\n"
+        "[fixed]\n"
+        'cell = "LSTM"\n'
+        "samples = 50\n"
+        "[sweep]\n"
+        "hidden = { values = [4, 8, 16] }\n"
+        "lr = { log_uniform = [1e-4, 1e-1] }\n"
+    )
+    spec = load_spec(tmp_path / "mine.toml")
+    assert not spec.scaled
+    configs = spec.expand("tiny")
+    assert [c.hidden for c in configs] == [4, 8, 16] * 2
+    assert [c.seed for c in configs] == [0, 0, 0, 1, 1, 1]
+    assert {c.samples for c in configs} == {50} and len({c.lr for c in configs}) == 6
+    for scale in SCALES:
+        assert [c.run_id for c in spec.expand(scale)] == [c.run_id for c in configs]
+    assert main(["sweep", "show", str(tmp_path / "mine.toml"), "--scale", "paper"]) == 0
+    assert "6 runs at every scale (the spec has no [scales])" in capsys.readouterr().out
+
+
+def test_without_scales_or_runs_a_spec_has_one_run_per_grid_point():
+    grid = {"hidden": {"values": [4, 8]}, "output": {"values": ["softmax", "logistic"]}}
+    content = minimal(sweep=grid)
+    del content["scales"]
+    assert len(parse_spec(content).expand("paper")) == 4
+    assert len(parse_spec({**content, "sweep": {}}).expand("small")) == 1
+    with pytest.raises(UserError, match=r"spec: `runs` must be a whole number of at least 1"):
+        parse_spec({**content, "runs": 0})
+
+
+def test_a_spec_with_scales_gives_all_three_and_no_top_level_runs():
+    with pytest.raises(
+        UserError,
+        match=r"missing scale\(s\) paper; give all of tiny, small, paper, or leave out \[scales\]",
+    ):
+        parse_spec(minimal(scales={"tiny": {"runs": 2}, "small": {"runs": 4}}))
+    with pytest.raises(UserError, match=r"top-level `runs` is for a spec without \[scales\]"):
+        parse_spec(minimal(runs=5))
+    with pytest.raises(UserError, match=r"\[scales\] must hold \[scales.tiny\]"):
+        parse_spec(minimal(scales=3))
 
 
 def test_duplicate_configs_are_one_run():

@@ -11,6 +11,7 @@ from lstmbench.sweep.spec import SCALES, spec_names
 
 DEFAULT_DB = "results.db"
 SPEC_HELP = "a spec file, or the name of a shipped one: " + ", ".join(spec_names())
+SCALE_HELP = "run budget (default: tiny); a spec without [scales] runs as written at any scale"
 
 
 def add_commands(subparsers) -> None:
@@ -21,7 +22,7 @@ def add_commands(subparsers) -> None:
 
     run = actions.add_parser("run", help="run a spec's runs that are not finished yet")
     run.add_argument("spec", help=SPEC_HELP)
-    run.add_argument("--scale", choices=SCALES, default="tiny", help="run budget (default: tiny)")
+    run.add_argument("--scale", choices=SCALES, default="tiny", help=SCALE_HELP)
     add_sweep_runner_options(run, DEFAULT_DB)
     run.set_defaults(handler=_run)
 
@@ -32,7 +33,7 @@ def add_commands(subparsers) -> None:
 
     show = actions.add_parser("show", help="validate a spec and list the runs of a scale")
     show.add_argument("spec", help=SPEC_HELP)
-    show.add_argument("--scale", choices=SCALES, default="tiny")
+    show.add_argument("--scale", choices=SCALES, default="tiny", help=SCALE_HELP)
     show.set_defaults(handler=_show)
 
     export = actions.add_parser("export", help="write runs (or curve points) to CSV or Parquet")
@@ -116,7 +117,10 @@ def _show(args: argparse.Namespace) -> int:
     configs = spec.expand(args.scale)
     fixed, swept = spec.settings(args.scale)
     print(f"{spec.name}: {spec.description}")
-    print(f"scale {args.scale}: {len(configs)} runs")
+    if spec.scaled:
+        print(f"scale {args.scale}: {len(configs)} runs")
+    else:
+        print(f"{len(configs)} runs at every scale (the spec has no [scales])")
     print("fixed: " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
     for dimension in swept.values():
         print(f"swept: {dimension.setting} {dimension.kind} {list(dimension.values)}")

@@ -1,4 +1,4 @@
-"""Experiment specs: a TOML file of fixed and swept run settings at three scales.
+"""Experiment specs: a TOML file of fixed and swept run settings, at three scales or one.
 
 A spec is validated completely when it is loaded, so a mistake stops a sweep before any run.
 
@@ -15,6 +15,11 @@ A spec is validated completely when it is loaded, so a mistake stops a sweep bef
     runs = 6                        # runs in all, spread round-robin over the grid points
     fixed = { samples = 300 }       # fixed settings for this scale (over [fixed])
     sweep = { hidden = { values = [4, 8] } }  # swept settings for this scale (over [sweep])
+
+A spec with [scales] gives all three scales. A spec without [scales] (a user's own
+experiment, usually) has one budget: a top-level `runs = N`, or one run per grid point
+without it, and runs as written at every --scale, since its [fixed] and [sweep] already say
+what the user wants run.
 
 Each run's seed is its draw number within its grid point (0, 1, 2, ...), unless the spec
 fixes or sweeps `seed` itself.
@@ -39,7 +44,7 @@ SCALES = ("tiny", "small", "paper")
 GRID = "values"
 RANDOM_KINDS = ("log_uniform", "uniform", "int_uniform", "log_int_uniform", "choice")
 SWEEP_KINDS = (GRID, *RANDOM_KINDS)
-TOP_KEYS = ("name", "description", "seed", "fixed", "sweep", "scales")
+TOP_KEYS = ("name", "description", "seed", "runs", "fixed", "sweep", "scales")
 SCALE_KEYS = ("runs", "fixed", "sweep")
 FIELD_TYPES = {f.name: type(f.default) for f in dataclasses.fields(RunConfig)}
 EXPERIMENTS = Path(__file__).resolve().parent / "specs"  # the paper's experiments, shipped
@@ -88,6 +93,7 @@ class Spec:
     sweep: dict  # setting -> Dimension
     scales: dict  # scale name -> Scale
     source: dict  # the file's content, stored with the sweep
+    scaled: bool = True  # False: no [scales], the same runs at every scale
 
     def settings(self, scale: str) -> tuple[dict, dict]:
         """The fixed settings and the swept dimensions at a scale."""
@@ -195,22 +201,40 @@ def parse_spec(content: dict, where: str = "spec") -> Spec:
     sweep = _dimensions(content.get("sweep", {}), f"{where}: [sweep]")
     _no_overlap(fixed, sweep, where)
     scales_table = content.get("scales")
-    if not isinstance(scales_table, dict):
-        raise UserError(f"{where}: needs [scales.tiny], [scales.small] and [scales.paper]")
-    _check_keys(scales_table, SCALES, f"{where}: [scales]", "scale")
-    missing = [s for s in SCALES if s not in scales_table]
-    if missing:
-        raise UserError(
-            f"{where}: missing scale(s) {', '.join(missing)}; give all of {', '.join(SCALES)}"
+    if scales_table is None:
+        # No scales: every scale is the spec as written (top-level `runs`, if any).
+        unscaled = _scale(
+            {"runs": content["runs"]} if "runs" in content else {}, fixed, sweep, where
         )
-    scales = {
-        name: _scale(scales_table[name], fixed, sweep, f"{where}: [scales.{name}]")
-        for name in SCALES
-    }
-    spec = Spec(name, str(content.get("description", "")), seed, fixed, sweep, scales, content)
+        scales = dict.fromkeys(SCALES, unscaled)
+    else:
+        scales = _scales(scales_table, content, fixed, sweep, where)
+    description = str(content.get("description", ""))
+    spec = Spec(name, description, seed, fixed, sweep, scales, content, scales_table is not None)
     for scale_name in SCALES:
         _expand(spec, scale_name)  # every value at every scale makes a valid RunConfig
     return spec
+
+
+def _scales(table, content: dict, fixed: dict, sweep: dict, where: str) -> dict:
+    """The three scales of a spec with [scales]; each must be given."""
+    if not isinstance(table, dict):
+        raise UserError(
+            f"{where}: [scales] must hold [scales.tiny], [scales.small], [scales.paper]"
+        )
+    if "runs" in content:
+        raise UserError(
+            f"{where}: top-level `runs` is for a spec without [scales]; "
+            "give `runs` in each [scales.NAME] table instead"
+        )
+    _check_keys(table, SCALES, f"{where}: [scales]", "scale")
+    missing = [s for s in SCALES if s not in table]
+    if missing:
+        raise UserError(
+            f"{where}: missing scale(s) {', '.join(missing)}; give all of {', '.join(SCALES)}, "
+            "or leave out [scales] to run the spec as written at every scale"
+        )
+    return {name: _scale(table[name], fixed, sweep, f"{where}: [scales.{name}]") for name in SCALES}
 
 
 def _scale(table, fixed: dict, sweep: dict, place: str) -> Scale:
