@@ -1,6 +1,7 @@
 """The sweep runner: real sweeps on real MNIST, killed and resumed, failures, the CLI."""
 
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -43,6 +44,7 @@ runs = 2
 # A plugin cell that breaks for one hidden size, to see a failing run recorded.
 PLUGIN = """
 import os
+import platform
 import signal
 
 import torch
@@ -148,6 +150,70 @@ def test_a_killed_sweep_resumes_without_repeating_finished_runs(tmp_path, mnist_
         assert len(store.curve(run["run_id"])) == 15  # every 100 of 1,500 samples
     assert max(r["attempts"] for r in runs) == 2  # the interrupted run started again
     assert "8 done" in rerun.stdout and f"{8 - len(before)} runs this time" in rerun.stdout
+
+
+def start_runners(count, spec, db, env, *options):
+    """`count` runners on one results file, one worker of one thread each."""
+    command = [*sweep_command(spec, db), "--workers", "1", "--threads", "1", "--quiet", *options]
+    return [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(count)
+    ]
+
+
+def finish(runner, timeout=240):
+    out, err = runner.communicate(timeout=timeout)
+    assert runner.returncode == 0, err
+    return out
+
+
+@pytest.mark.parametrize("pack", [1, 4])
+def test_two_runners_on_one_file_share_its_queue(tmp_path, mnist_dir, pack):
+    # Twelve runs; with --pack 4 they make four tasks (hidden 4 and 5, six runs each).
+    spec = write_spec(tmp_path, samples=200, runs=12)
+    db = tmp_path / "results.db"
+    runners = start_runners(2, spec, db, environment(mnist_dir, tmp_path), "--pack", str(pack))
+    outputs = [finish(runner) for runner in runners]
+    runs = ResultsStore(db).runs("demo")
+    assert len(runs) == 12 and {r["status"] for r in runs} == {"done"}
+    assert [r["attempts"] for r in runs] == [1] * 12  # each run trained once, by one runner
+    holders = {f"{platform.node()}:{runner.pid}" for runner in runners}
+    assert {r["holder"] for r in runs} == holders  # both runners got a share
+    trained = [int(out.split(" runs this time")[0].rsplit(" ", 1)[1]) for out in outputs]
+    assert sum(trained) == 12
+
+
+def test_a_runner_killed_beside_others_loses_no_run(tmp_path, mnist_dir):
+    spec = write_spec(tmp_path, samples=1000, runs=12)
+    db = tmp_path / "results.db"
+    env = environment(mnist_dir, tmp_path)
+    victim, *survivors = start_runners(3, spec, db, env, "--pack", "1", "--lease", "60")
+    holder = f"{platform.node()}:{victim.pid}"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill it in the middle of a run, with runs left to do
+        time.sleep(0.05)
+        assert victim.poll() is None, victim.stderr.read()
+        runs = ResultsStore(db).runs("demo") if db.exists() else []
+        done = [r for r in runs if r["status"] == "done"]
+        if len(done) >= 2 and any(r["holder"] == holder for r in runs if r["status"] == "running"):
+            break
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    store = ResultsStore(db)
+    lost = {r["run_id"] for r in store.runs("demo", "running") if r["holder"] == holder}
+    assert lost and store.counts("demo")["queued"] >= 3
+
+    # The survivors see that the holder of those runs has ended and train them too.
+    for runner in survivors:
+        finish(runner)
+    runs = store.runs("demo")
+    assert len(runs) == 12 and {r["status"] for r in runs} == {"done"}
+    for run in runs:
+        assert run["attempts"] == (2 if run["run_id"] in lost else 1), run["run_id"]
+        assert run["holder"] != holder or run["run_id"] not in lost
+        assert len(store.curve(run["run_id"])) == 10  # every 100 of 1,000 samples
 
 
 def test_a_run_that_raises_is_stored_as_failed_and_the_sweep_goes_on(tmp_path, mnist_dir):

@@ -77,7 +77,7 @@ def setup_runtime(args: argparse.Namespace) -> None:
 def add_sweep_runner_options(parser: argparse.ArgumentParser, default_db: str) -> None:
     """How a sweep's runs execute: database, executor, workers, threads, packing, data."""
     from lstmbench.sweep.executors import EXECUTORS
-    from lstmbench.sweep.runner import DEFAULT_PACK
+    from lstmbench.sweep.runner import DEFAULT_LEASE, DEFAULT_PACK
 
     group = parser.add_argument_group("sweep runner")
     group.add_argument("--db", help=f"results database (default: {default_db})")
@@ -96,6 +96,13 @@ def add_sweep_runner_options(parser: argparse.ArgumentParser, default_db: str) -
         f"(default: {DEFAULT_PACK})",
     )
     group.add_argument("--retry-failed", action="store_true", help="run failed runs again")
+    group.add_argument(
+        "--lease",
+        type=float,
+        default=DEFAULT_LEASE,
+        help="seconds another runner waits before it takes over the runs of a runner on another "
+        f"host that stopped answering (default: {DEFAULT_LEASE:.0f})",
+    )
     group.add_argument("--data", help="MNIST directory (default: $LSTMBENCH_MNIST or the cache)")
     add_plugin_option(group)
     group.add_argument("--quiet", action="store_true", help="no progress display")
@@ -116,4 +123,5 @@ def sweep_options(args: argparse.Namespace):
         pack=args.pack,
         retry_failed=args.retry_failed,
         progress=not args.quiet,
+        lease=args.lease,
     )

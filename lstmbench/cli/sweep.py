@@ -70,10 +70,13 @@ def _run(args: argparse.Namespace) -> int:
     summary = run_sweep(spec, store, options)
     counts = summary.counts
     rate = summary.finished_now / summary.elapsed * 3600 if summary.elapsed else 0.0
+    # Runs still 'running' when this runner ends belong to other runners on the same file.
+    elsewhere = f", {counts['running']} running elsewhere" if counts["running"] else ""
     print(
         f"sweep {spec.name} ({args.scale}) in {args.db or DEFAULT_DB}: {counts['done']} done, "
-        f"{counts['diverged']} diverged, {counts['failed']} failed, {counts['queued']} queued; "
-        f"{summary.finished_now} runs this time in {summary.elapsed:.0f} s ({rate:.0f} runs/hour)"
+        f"{counts['diverged']} diverged, {counts['failed']} failed, {counts['queued']} queued"
+        f"{elsewhere}; {summary.finished_now} runs this time in {summary.elapsed:.0f} s "
+        f"({rate:.0f} runs/hour)"
     )
     return 1 if counts["failed"] else 0
 

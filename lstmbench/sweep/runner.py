@@ -2,6 +2,10 @@
 
 Resuming is built in: runs already finished are never queued again, and runs a stopped
 runner left 'running' go back in the queue when the sweep is run again.
+
+Several runners may work on one results file at once (started in other terminals, say):
+each claims a task's runs from the shared queue only when one of its workers is free, so
+every run is trained once and a runner started later still gets a share.
 """
 
 from __future__ import annotations
@@ -22,13 +26,17 @@ from lstmbench.sweep.executors import (
     threads_per_worker,
 )
 from lstmbench.sweep.spec import Spec
-from lstmbench.sweep.store import ResultsStore
+from lstmbench.sweep.store import ResultsStore, runner_id
 from lstmbench.sweep.worker import failure
 from lstmbench.training.config import RunConfig
 from lstmbench.training.fused import make_tasks
 from lstmbench.training.record import RunResult
 
 DEFAULT_PACK = 8  # fused runs equal runs alone to float rounding (tests/test_sweep_fused.py)
+# Seconds a claim on a run lasts unless renewed (a runner renews it four times per lease).
+# Only a runner on another host needs it to run out: a dead runner on this host is seen at once.
+DEFAULT_LEASE = 300.0
+REFRESH = 5.0  # seconds between looks for runs that other runners have given up
 
 
 @dataclass
@@ -45,6 +53,7 @@ class SweepOptions:
     pack: int = DEFAULT_PACK  # runs trained together when they differ only in lr/momentum/seed
     retry_failed: bool = False
     progress: bool = True
+    lease: float = DEFAULT_LEASE  # seconds; see DEFAULT_LEASE
 
 
 @dataclass
@@ -81,6 +90,8 @@ def check_options(options: SweepOptions) -> None:
         )
     if options.workers < 0 or options.threads < 0:
         raise UserError("--workers and --threads must not be negative")
+    if not options.lease > 0:
+        raise UserError(f"--lease must be a positive number of seconds, got {options.lease}")
     if options.pack < 1:
         raise UserError(f"--pack must be at least 1 (1: no packing), got {options.pack}")
     if options.address and options.executor != "ray":
@@ -104,33 +115,37 @@ def run_sweep(
 ) -> SweepSummary:
     """Run every run of the spec at the chosen scale that is not finished yet.
 
-    `executor` reuses running workers (e.g. for several sweeps); by default the options'
-    executor is started here and stopped at the end.
+    Other runners on the same store may take some of the runs; this one trains only those
+    it claims. `executor` reuses running workers (e.g. for several sweeps); by default the
+    options' executor is started here and stopped at the end.
     """
     check_options(options)
     pending = prepare(spec, store, options)
     fused = options.pack > 1
-    tasks = make_tasks(pending, options.pack)
     start = time.perf_counter()
     progress = Progress(spec.name, store, options.progress)
-    if not tasks:
+    if not pending:
         progress.close()
         return SweepSummary(store.counts(spec.name), 0, 0.0)
     own_executor = executor is None
     executor = executor or make_executor(options)
+    claims = Claims(spec.name, store, options, pending)
     in_flight: dict[Future, list[RunConfig]] = {}
     finished_now = 0
     stop_reason: str | None = None
     try:
-        while in_flight or (tasks and stop_reason is None):
-            while tasks and stop_reason is None and len(in_flight) < executor.workers:
-                task = tasks.pop(0)
-                for config in task:
-                    store.mark_running(spec.name, config.run_id)
+        while True:
+            while stop_reason is None and len(in_flight) < executor.workers:
+                task = claims.next_task(idle=not in_flight)
+                if task is None:
+                    break
                 future = executor.submit([c.to_dict() for c in task], options.data_path, fused)
                 in_flight[future] = task
+            if not in_flight:
+                break
+            claims.renew()
             progress.show()
-            done, _ = wait(list(in_flight), timeout=1.0, return_when=FIRST_COMPLETED)
+            done, _ = wait(list(in_flight), timeout=claims.tick, return_when=FIRST_COMPLETED)
             for future in done:
                 task = in_flight.pop(future)
                 for config, outcome in zip(task, _outcomes(future, task, executor), strict=True):
@@ -139,6 +154,9 @@ def run_sweep(
                     if problem and stop_reason is None:
                         stop_reason = problem
     finally:
+        # Stopped in the middle (Ctrl-C, say): hand the runs back so that others need not
+        # wait for the lease to run out.
+        store.release(claims.holder)
         if own_executor:
             executor.shutdown()
         progress.show()
@@ -149,6 +167,54 @@ def run_sweep(
             "with --retry-failed (finished runs are kept)"
         )
     return SweepSummary(store.counts(spec.name), finished_now, time.perf_counter() - start)
+
+
+class Claims:
+    """This runner's share of a sweep's queue: it claims a task's runs when a worker is free.
+
+    Tasks are planned from the runs queued when the runner starts; a run another runner
+    has claimed meanwhile is skipped, so a task may shrink. Once the plan is used up, the
+    queue is looked at again for runs that runners gone since have left.
+    """
+
+    def __init__(self, sweep: str, store: ResultsStore, options: SweepOptions, pending):
+        self.sweep, self.store = sweep, store
+        self.pack, self.lease = options.pack, options.lease
+        self.holder = runner_id()
+        self.plan = make_tasks(pending, self.pack)
+        self.tick = min(1.0, self.lease / 4)  # how often the runner loop comes round
+        self.next_renewal = time.monotonic() + self.lease / 4
+        self.next_refresh = time.monotonic() + REFRESH
+
+    def next_task(self, idle: bool) -> list[RunConfig] | None:
+        """The runs of the next task this runner claimed; None if there is none to claim.
+
+        `idle`: no task of this runner is in flight, so look for freed runs right away.
+        """
+        task = self._claim_planned()
+        if task is None and (idle or time.monotonic() >= self.next_refresh):
+            self.next_refresh = time.monotonic() + REFRESH
+            self.store.requeue_interrupted(self.sweep)
+            self.plan = make_tasks(self.store.queued(self.sweep), self.pack)
+            task = self._claim_planned()
+        return task
+
+    def _claim_planned(self) -> list[RunConfig] | None:
+        while self.plan:
+            task = self.plan.pop(0)
+            claimed = set(
+                self.store.claim(self.sweep, [c.run_id for c in task], self.holder, self.lease)
+            )
+            mine = [config for config in task if config.run_id in claimed]
+            if mine:
+                return mine
+        return None
+
+    def renew(self) -> None:
+        """Keep the claims on the runs in flight alive."""
+        if time.monotonic() >= self.next_renewal:
+            self.store.renew(self.holder, self.lease)
+            self.next_renewal = time.monotonic() + self.lease / 4
 
 
 def _outcomes(future: Future, task: list[RunConfig], executor) -> list[dict]:

@@ -2,6 +2,12 @@
 
 Several processes may write at once: the file is in WAL mode, every write is one short
 `BEGIN IMMEDIATE` transaction, and a writer waits (up to a minute) for another to finish.
+
+Several runners may share one file's queue: a runner claims queued runs in one transaction
+(only runs still queued become its own), names itself in the run's `holder` column
+("host:pid") and keeps renewing a lease (`lease_until`, Unix time). A run left 'running'
+goes back in the queue only once its holder is known to be gone: its lease ran out, or
+its holder was a process on this host that no longer exists.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import os
 import platform
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,7 +30,7 @@ from lstmbench.training.config import RunConfig
 
 STATUSES = ("queued", "running", "done", "failed", "diverged")
 FINISHED = ("done", "diverged")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.holder and runs.lease_until, added to version-1 files on open
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,6 +58,8 @@ CREATE TABLE IF NOT EXISTS runs (
     started TEXT,
     finished TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
+    holder TEXT,
+    lease_until REAL,
     PRIMARY KEY (sweep, run_id)
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (sweep, status);
@@ -82,7 +91,11 @@ RUN_COLUMNS = (
     "started",
     "finished",
     "attempts",
+    "holder",
+    "lease_until",
 )
+# Columns that version 2 added to the runs table, with their types.
+_ADDED_RUN_COLUMNS = {"holder": "TEXT", "lease_until": "REAL"}
 _FLOAT_COLUMNS = ("best_error", "final_error", "wall_time")
 CURVE_COLUMNS = ("samples", "test_error", "train_loss", "wall_time")
 
@@ -120,6 +133,28 @@ def _number(value) -> float:
 
 def _storable(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def runner_id() -> str:
+    """This process as the holder of the runs it claims: "host:pid"."""
+    return f"{platform.node()}:{os.getpid()}"
+
+
+def holder_gone(holder: str | None) -> bool:
+    """Whether a holder is known to be gone: no holder, or a process of this host that has
+    ended. Another host's processes cannot be seen from here; their leases tell."""
+    if not holder:
+        return True
+    host, _, pid = holder.rpartition(":")
+    if host != platform.node() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0 only checks that the process exists
+    except (ProcessLookupError, OverflowError):  # no such process (or no such pid at all)
+        return True
+    except PermissionError:  # another user's process: alive
+        return False
+    return False
 
 
 class ResultsStore:
@@ -180,6 +215,15 @@ class ResultsStore:
             db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if int(version[0]) == 1:  # a version-1 file only lacks the claim columns
+                present = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+                for name, kind in _ADDED_RUN_COLUMNS.items():
+                    if name not in present:
+                        db.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+                db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+                )
 
         self._write(create)
         version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
@@ -249,33 +293,99 @@ class ResultsStore:
         self._write(insert)
         return added
 
-    def mark_running(self, sweep: str, run_id: str, host: str | None = None) -> None:
-        """Note that a run has started (on `host`)."""
+    def claim(self, sweep: str, run_ids: Iterable[str], holder: str, lease: float) -> list[str]:
+        """Take those of these runs that are still queued, for `holder`, for `lease` seconds.
+
+        One transaction: of several runners claiming the same runs, each run goes to exactly
+        one. Returns the run ids claimed, in the order given.
+        """
+        claimed = []
+        started, host, until = now(), platform.node(), time.time() + lease
 
         def update(db):
-            db.execute(
-                "UPDATE runs SET status = 'running', started = ?, host = ?, error = NULL, "
-                "attempts = attempts + 1 WHERE sweep = ? AND run_id = ?",
-                (now(), host or platform.node(), sweep, run_id),
-            )
+            for run_id in run_ids:
+                cursor = db.execute(
+                    "UPDATE runs SET status = 'running', started = ?, host = ?, error = NULL, "
+                    "attempts = attempts + 1, holder = ?, lease_until = ? "
+                    "WHERE sweep = ? AND run_id = ? AND status = 'queued'",
+                    (started, host, holder, until, sweep, run_id),
+                )
+                if cursor.rowcount:
+                    claimed.append(run_id)
 
         self._write(update)
+        return claimed
+
+    def renew(self, holder: str, lease: float) -> int:
+        """Extend the lease of every run `holder` is running; returns how many."""
+        count = 0
+
+        def update(db):
+            nonlocal count
+            count = db.execute(
+                "UPDATE runs SET lease_until = ? WHERE holder = ? AND status = 'running'",
+                (time.time() + lease, holder),
+            ).rowcount
+
+        self._write(update)
+        return count
+
+    def release(self, holder: str) -> int:
+        """Put the runs `holder` is still running back in the queue; returns how many."""
+        count = 0
+
+        def update(db):
+            nonlocal count
+            count = db.execute(
+                "UPDATE runs SET status = 'queued', lease_until = NULL "
+                "WHERE holder = ? AND status = 'running'",
+                (holder,),
+            ).rowcount
+
+        self._write(update)
+        return count
 
     def requeue_interrupted(self, sweep: str) -> int:
-        """Put runs left 'running' by a runner that stopped back in the queue; returns how many."""
-        return self._requeue(sweep, "running")
+        """Put runs whose runner is gone back in the queue; returns how many.
+
+        A run 'running' for a live runner (its lease not expired, or its holder a live
+        process on this host) is left alone: that runner is training it right now.
+        """
+        count = 0
+
+        def update(db):
+            nonlocal count
+            rows = db.execute(
+                "SELECT run_id, holder, lease_until FROM runs "
+                "WHERE sweep = ? AND status = 'running'",
+                (sweep,),
+            ).fetchall()
+            clock = time.time()
+            gone = [
+                (sweep, row["run_id"])
+                for row in rows
+                if row["lease_until"] is None
+                or row["lease_until"] < clock
+                or holder_gone(row["holder"])
+            ]
+            db.executemany(
+                "UPDATE runs SET status = 'queued', lease_until = NULL "
+                "WHERE sweep = ? AND run_id = ? AND status = 'running'",
+                gone,
+            )
+            count = len(gone)
+
+        self._write(update)
+        return count
 
     def requeue_failed(self, sweep: str) -> int:
         """Give failed runs another try; returns how many."""
-        return self._requeue(sweep, "failed")
-
-    def _requeue(self, sweep: str, status: str) -> int:
         count = 0
 
         def update(db):
             nonlocal count
             cursor = db.execute(
-                "UPDATE runs SET status = 'queued' WHERE sweep = ? AND status = ?", (sweep, status)
+                "UPDATE runs SET status = 'queued' WHERE sweep = ? AND status = 'failed'", (sweep,)
             )
             count = cursor.rowcount
 
@@ -468,6 +578,7 @@ class ResultsStore:
                 values = {name: run[name] for name in run.keys()}
                 if values["status"] == "running":  # interrupted over there: run it again here
                     values["status"] = "queued"
+                    values.pop("lease_until", None)
                 columns = ", ".join(values)
                 marks = ", ".join("?" for _ in values)
                 db.execute(
