@@ -12,8 +12,10 @@ from lstmbench.data.lines.generate import (
     GenerationParams,
     dataset_directory,
     generate,
+    is_generated,
     make_line,
     read_generated,
+    sample_uw3like,
     split_words,
 )
 from lstmbench.errors import UserError
@@ -79,6 +81,16 @@ def test_cached_set_is_reused_and_loads_as_a_line_dataset(tiny, cache):
     assert set("".join(train.texts)) == set(train.codec.characters)
     assert any(c.isdigit() for c in train.codec.characters)
     assert any(c in ".,;:()" for c in train.codec.characters)
+
+
+def test_a_sample_is_the_first_lines_of_the_set(tiny, cache):
+    assert is_generated("tiny", str(cache))
+    assert not is_generated("small", str(cache))
+    train, test = load_dataset("uw3like:tiny", str(cache))
+    sample_train, sample_test = sample_uw3like("tiny", 6, 3)
+    assert sample_train.texts == train.texts[:6] and sample_test.texts == test.texts[:3]
+    assert list(sample_train.widths) == list(train.widths[:6])
+    assert sample_train.codec is sample_test.codec
 
 
 def test_user_corpus_and_fonts_change_the_key(tmp_path):

@@ -1,4 +1,4 @@
-"""The `lstmbench sweep` subcommands: run, status, show, export, merge."""
+"""The `lstmbench sweep` subcommands: run, status, show, estimate, export, merge."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import math
 from pathlib import Path
 
-from lstmbench.cli.options import add_sweep_runner_options, sweep_options
+from lstmbench.cli.options import add_plugin_option, add_sweep_runner_options, sweep_options
 from lstmbench.sweep.spec import SCALES, spec_names
 
 DEFAULT_DB = "results.db"
@@ -35,6 +35,14 @@ def add_commands(subparsers) -> None:
     show.add_argument("spec", help=SPEC_HELP)
     show.add_argument("--scale", choices=SCALES, default="tiny", help=SCALE_HELP)
     show.set_defaults(handler=_show)
+
+    estimate = actions.add_parser(
+        "estimate", help="time a spec's configurations here and print what its runs will cost"
+    )
+    estimate.add_argument("spec", help=SPEC_HELP)
+    estimate.add_argument("--scale", choices=SCALES, default="tiny", help=SCALE_HELP)
+    _add_estimate_options(estimate)
+    estimate.set_defaults(handler=_estimate)
 
     export = actions.add_parser("export", help="write runs (or curve points) to CSV or Parquet")
     export.add_argument("out", help="output file ending in .csv or .parquet")
@@ -127,6 +135,96 @@ def _show(args: argparse.Namespace) -> int:
     print("fixed: " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
     for dimension in swept.values():
         print(f"swept: {dimension.setting} {dimension.kind} {list(dimension.values)}")
+    return 0
+
+
+def _add_estimate_options(parser: argparse.ArgumentParser) -> None:
+    """The sweep runner's options that change the cost (a subset), and how to time."""
+    from lstmbench.sweep.estimate import EstimateOptions
+    from lstmbench.sweep.runner import DEFAULT_PACK
+
+    default = EstimateOptions()
+    group = parser.add_argument_group("sweep runner (as `sweep run` would be given them)")
+    group.add_argument(
+        "--pack",
+        type=int,
+        default=DEFAULT_PACK,
+        help=f"fused runs per task (default: {DEFAULT_PACK})",
+    )
+    group.add_argument(
+        "--workers", type=int, help="local workers for the wall time (default: cores / threads)"
+    )
+    group.add_argument(
+        "--threads",
+        type=int,
+        default=default.threads,
+        help=f"torch threads (cores) per worker, also while timing (default: {default.threads})",
+    )
+    group.add_argument(
+        "--ray-workers",
+        type=int,
+        default=default.ray_workers,
+        help=f"Ray workers for the wall time on a cluster (default: {default.ray_workers})",
+    )
+    group.add_argument("--data", help="MNIST directory (default: $LSTMBENCH_MNIST or the cache)")
+    add_plugin_option(group)
+    timing = parser.add_argument_group("timing")
+    timing.add_argument(
+        "--steps",
+        type=int,
+        default=default.steps,
+        help=f"training steps per timing (default: {default.steps})",
+    )
+    timing.add_argument(
+        "--repeats",
+        type=int,
+        default=default.repeats,
+        help=f"timings per group and mode, the fastest counts (default: {default.repeats})",
+    )
+    timing.add_argument(
+        "--bins",
+        type=int,
+        default=default.bins,
+        help="ranges a randomly drawn size (hidden, batch size) is grouped into, each timed "
+        f"once (default: {default.bins})",
+    )
+    timing.add_argument("--json", help="also write the estimate to this JSON file")
+    timing.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from lstmbench.model.cells import load_plugins
+    from lstmbench.sweep.estimate import (
+        EstimateOptions,
+        check_options,
+        estimate_spec,
+        format_estimate,
+    )
+    from lstmbench.sweep.spec import load_spec
+
+    options = EstimateOptions(
+        scale=args.scale,
+        pack=args.pack,
+        workers=args.workers,
+        ray_workers=args.ray_workers,
+        threads=args.threads,
+        steps=args.steps,
+        repeats=args.repeats,
+        bins=args.bins,
+        data_path=args.data,
+    )
+    check_options(options)  # before the spec, so a mistake costs no loading
+    load_plugins(args.plugin)
+    spec = load_spec(args.spec)
+    log = None if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+    estimate = estimate_spec(spec, options, log)
+    print(format_estimate(estimate))
+    if args.json:
+        Path(args.json).write_text(json.dumps(estimate.to_dict(), indent=1) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -316,3 +316,33 @@ def load_uw3like(argument: str, cache: str | None, validation: int = 0, seed: in
         images = [line.image for line in lines]
         sets.append(LineDataset(images, texts, Codec.from_texts(texts), [x.name for x in lines]))
     return train_test_sets(sets[0], sets[1] if validation <= 0 else None, validation, seed)
+
+
+def is_generated(argument: str, cache: str | None = None) -> bool:
+    """Whether `uw3like:ARGUMENT` is on disk already (a make-lines directory, or the cache)."""
+    if argument and Path(argument).is_dir():
+        return True
+    params = parse_argument(argument)
+    params.preset()
+    return (dataset_directory(params, Path(cache) if cache else None) / "meta.json").is_file()
+
+
+def sample_uw3like(argument: str, train_lines: int, test_lines: int):
+    """(train, test): the first lines of each split of `uw3like:SIZE[:SEED]`, made in memory.
+
+    Each line depends only on (seed, split, index), so these are exactly the lines the whole
+    set begins with: a fair sample of its widths without writing all of it (the full set
+    takes many minutes to make).
+    """
+    params = parse_argument(argument)
+    preset = params.preset()
+    fonts = params.font_paths()
+    words = split_words(params.corpus_text())
+    sets = []
+    for split, count in (("train", train_lines), ("test", test_lines)):
+        count = max(1, min(count, getattr(preset, split)))
+        lines = [make_line(params, split, index, words[split], fonts) for index in range(count)]
+        texts = [text for text, _, _ in lines]
+        images = [image for _, _, image in lines]
+        sets.append(LineDataset(images, texts, Codec.from_texts(texts)))
+    return train_test_sets(sets[0], sets[1], 0, 0)
