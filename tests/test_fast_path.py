@@ -247,14 +247,14 @@ def test_failed_build_falls_back_with_one_warning(monkeypatch):
 def test_a_lock_left_by_a_killed_build_does_not_block_the_next_one(tmp_path):
     # A build killed midway leaves torch's lock file; the next process must not wait forever.
     # It runs on a private copy of the build folder, where no other process can be building.
-    name = f"lstmbench_spec_lstm_{native._cpu_signature()}"
+    name = native.build_name("spec_lstm")
     assert native.native_kernel() is not None
     folder = tmp_path / "lstmbench" / name
     shutil.copytree(native.build_directory(name), folder, ignore=shutil.ignore_patterns("*lock"))
     (folder / "lock").touch()
     script = (
         "import warnings\n"
-        "from lstmbench.kernels.native import native_kernel\n"
+        "from lstmbench.model.kernels.native import native_kernel\n"
         "with warnings.catch_warnings(record=True) as caught:\n"
         "    warnings.simplefilter('always')\n"
         "    assert native_kernel() is not None\n"

@@ -84,6 +84,14 @@ def exclusive_build(folder: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def build_name(stem: str) -> str:
+    """The name of STEM.cpp's build: one per processor type and source (with its flags), so a
+    cache shared between machines, or between checkouts of different versions, stays valid
+    instead of being rebuilt in turn."""
+    source = (HERE / f"{stem}.cpp").read_bytes() + repr(SOURCES[stem]).encode()
+    return f"lstmbench_{stem}_{_cpu_signature()}_{hashlib.sha1(source).hexdigest()[:8]}"
+
+
 @functools.cache
 def native_module(stem: str) -> ModuleType | None:
     """The compiled module of lstmbench/kernels/STEM.cpp, or None (with one warning) when it
@@ -94,16 +102,12 @@ def native_module(stem: str) -> ModuleType | None:
         from torch.utils.cpp_extension import load
 
         _put_ninja_on_path()
-        # One build per processor type and source, so a cache shared between machines, or
-        # between checkouts of different versions, stays valid instead of rebuilding in turn.
-        source = HERE / f"{stem}.cpp"
-        digest = hashlib.sha1(source.read_bytes() + repr(SOURCES[stem]).encode()).hexdigest()
-        name = f"lstmbench_{stem}_{_cpu_signature()}_{digest[:8]}"
+        name = build_name(stem)
         folder = build_directory(name)
         with exclusive_build(folder):
             return load(
                 name=name,
-                sources=[str(source)],
+                sources=[str(HERE / f"{stem}.cpp")],
                 extra_cflags=SOURCES[stem],
                 build_directory=str(folder),
                 verbose=False,
