@@ -132,8 +132,13 @@ def test_only_runs_of_one_shape_are_fused():
     for task in tasks:
         assert len({(c.hidden, c.cell) for c in task}) == 1
     assert make_tasks(runs, 1) == [[c] for c in runs]
-    wide = [dataclasses.replace(base, hidden=500, lr=0.01 * (i + 1)) for i in range(20)]
-    assert [len(t) for t in make_tasks(wide, 16)] == [16, 4]  # no width cap: cost is linear
+    small = [dataclasses.replace(base, hidden=50, batch_size=1, lr=0.01 * i) for i in range(1, 21)]
+    assert [len(t) for t in make_tasks(small, 16)] == [16, 4]
+    # where a step is big, fusing loses to the runs alone (MAX_FUSED_WORK): fewer, or none
+    mid = [dataclasses.replace(c, hidden=200) for c in small[:4]]
+    assert [len(t) for t in make_tasks(mid, 16)] == [2, 2]
+    wide = [dataclasses.replace(c, hidden=500) for c in small[:4]]
+    assert [len(t) for t in make_tasks(wide, 16)] == [1, 1, 1, 1]
     reference = dataclasses.replace(base, impl="reference")
     assert make_tasks([reference, dataclasses.replace(reference, lr=0.5)], 8) == [
         [reference],

@@ -32,7 +32,7 @@ from lstmbench.training.config import RunConfig
 from lstmbench.training.fused import make_tasks
 from lstmbench.training.record import RunResult
 
-DEFAULT_PACK = 8  # fused runs equal runs alone to float rounding (tests/test_sweep_fused.py)
+DEFAULT_PACK = 16  # fused runs equal runs alone to float rounding (tests/test_sweep_fused.py)
 # Seconds a claim on a run lasts unless renewed (a runner renews it four times per lease).
 # Only a runner on another host needs it to run out: a dead runner on this host is seen at once.
 DEFAULT_LEASE = 300.0

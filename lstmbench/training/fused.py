@@ -24,6 +24,32 @@ from lstmbench.training.losses import sample_losses
 # one fused computation.
 FUSABLE = ("lr", "momentum", "seed")
 FIXED_LENGTH_DATASETS = ("mnist",)
+# Fusing saves the per-step overheads (Python, dispatch, the loss, the update) once per group,
+# but K runs' weights then stream through the caches at every step: it pays while a step is
+# small. Measured on one thread (benchmarks/fused_speed.py, Intel Xeon): fused against alone,
+# hidden 50 batch 1 K=16 2.8x, hidden 100 batch 1 K=16 1.5x, hidden 200 batch 1 K=2 1.2x
+# but K=4 0.9x, hidden 16 batch 20 K=8 2.1x, hidden 100 batch 20 K=2 1.0x, hidden 500
+# batch 1 K=8 0.8x. So a group's step work, K x batch x recurrent weights of a run, is kept
+# under this many; a run bigger than that trains alone.
+MAX_FUSED_WORK = 1_000_000
+INPUT_FEATURES = {"mnist": 28}  # text lines: 48 (their normalized height)
+
+
+def step_work(config: RunConfig) -> int:
+    """Batch x the recurrent weights of one run (all layers and directions)."""
+    blocks = len(get_cell(config.cell).spec.blocks)
+    directions = 2 if config.direction == "bidi" else 1
+    inputs = INPUT_FEATURES.get(config.dataset.partition(":")[0], 48)
+    weights = 0
+    for _ in range(config.layers):
+        weights += directions * blocks * config.hidden * (inputs + config.hidden)
+        inputs = directions * config.hidden
+    return config.batch_size * weights
+
+
+def group_size(config: RunConfig, fuse: int) -> int:
+    """How many runs like this one to fuse, at most `fuse`."""
+    return max(1, min(fuse, MAX_FUSED_WORK // step_work(config)))
 
 
 class FusedUnstable(Exception):
@@ -61,7 +87,8 @@ def make_tasks(configs: list[RunConfig], fuse: int) -> list[list[RunConfig]]:
             groups.setdefault(key, []).append(config)
     for group in groups.values():
         group.sort(key=lambda c: c.seed)
-        tasks.extend(group[i : i + fuse] for i in range(0, len(group), fuse))
+        size = group_size(group[0], fuse)
+        tasks.extend(group[i : i + size] for i in range(0, len(group), size))
     return tasks
 
 
