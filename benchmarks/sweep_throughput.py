@@ -1,8 +1,8 @@
 """Sweep throughput in runs per hour: the MNIST learning-rate x hidden-size spec at tiny scale.
 
 Runs the same sweep (a fresh results file each time) with the local executor at 1 and 2
-workers, with Ray at 2 workers, and packed; prints the median of --repeats timings of each,
-and each one's ratio to the unpacked local executor with the same number of workers. Workers
+workers, with Ray at 2 workers, and fused; prints the median of --repeats timings of each,
+and each one's ratio to the unfused local executor with the same number of workers. Workers
 are started and warmed (data loaded) before the clock starts, so the figures are the steady
 rate of a long sweep.
 
@@ -29,8 +29,8 @@ SETUPS = {
     "local, 1 worker": dict(executor="local", workers=1, pack=1),
     "local, 2 workers": dict(executor="local", workers=2, pack=1),
     "ray, 2 workers": dict(executor="ray", workers=2, pack=1),
-    "packed (8), local, 1 worker": dict(executor="local", workers=1, pack=8),
-    "packed (8), local, 2 workers": dict(executor="local", workers=2, pack=8),
+    "fused (16), local, 1 worker": dict(executor="local", workers=1, pack=16),
+    "fused (16), local, 2 workers": dict(executor="local", workers=2, pack=16),
 }
 BASELINE = {1: "local, 1 worker", 2: "local, 2 workers"}
 

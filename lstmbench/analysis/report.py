@@ -66,9 +66,9 @@ def draw_figures(data: dict[str, list[dict]], out_dir: Path) -> tuple[list[Figur
 def compute_seconds(runs: list[dict]) -> float:
     """Seconds of computation behind the runs, each shared computation counted once.
 
-    Runs packed into one task (lstmbench/training/packed.py) train as one computation and
+    Runs fused into one task (lstmbench/training/fused.py) train as one computation and
     each reports its wall time: those that ran to the end report the same wall time and
-    samples seen, to the bit, which separate runs never do. A packed run stopped early
+    samples seen, to the bit, which separate runs never do. A fused run stopped early
     (diverged) reports its own, shorter time and still counts on its own.
     """
     tasks = {

@@ -2,7 +2,7 @@
 
 - run options: one per RunConfig field, with its default, help and valid values;
 - runtime options: where data lives, the device, threads, plugins (how fast, not what);
-- sweep-runner options: how a sweep's runs are executed (workers, executor, packing, ...).
+- sweep-runner options: how a sweep's runs are executed (workers, executor, fusing, ...).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def setup_runtime(args: argparse.Namespace) -> None:
 
 
 def add_sweep_runner_options(parser: argparse.ArgumentParser, default_db: str) -> None:
-    """How a sweep's runs execute: database, executor, workers, threads, packing, data."""
+    """How a sweep's runs execute: database, executor, workers, threads, fusing, data."""
     from lstmbench.sweep.executors import EXECUTORS
     from lstmbench.sweep.runner import DEFAULT_LEASE, DEFAULT_PACK
 

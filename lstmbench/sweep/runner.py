@@ -93,7 +93,7 @@ def check_options(options: SweepOptions) -> None:
     if not options.lease > 0:
         raise UserError(f"--lease must be a positive number of seconds, got {options.lease}")
     if options.pack < 1:
-        raise UserError(f"--pack must be at least 1 (1: no packing), got {options.pack}")
+        raise UserError(f"--pack must be at least 1 (1: every run alone), got {options.pack}")
     if options.address and options.executor != "ray":
         raise UserError("--address is for --executor ray; add it or leave --address out")
 
