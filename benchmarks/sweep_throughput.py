@@ -1,8 +1,9 @@
 """Sweep throughput in runs per hour: the MNIST learning-rate x hidden-size spec at tiny scale.
 
-Runs the same sweep (a fresh results file each time) with the local executor at 1 and 2
-workers, with Ray at 2 workers, and fused; prints the median of --repeats timings of each,
-and each one's ratio to the unfused local executor with the same number of workers. Workers
+Runs the same sweep (a fresh results file each time) with the local executor and with Ray
+(a local cluster), each at 1 and 2 workers, and fused; prints the median of --repeats timings
+of each, and each one's ratio to the unfused local executor with the same number of workers.
+Workers
 are started and warmed (data loaded) before the clock starts, so the figures are the steady
 rate of a long sweep.
 
@@ -28,6 +29,7 @@ from lstmbench.sweep.store import ResultsStore
 SETUPS = {
     "local, 1 worker": dict(executor="local", workers=1, pack=1),
     "local, 2 workers": dict(executor="local", workers=2, pack=1),
+    "ray, 1 worker": dict(executor="ray", workers=1, pack=1),
     "ray, 2 workers": dict(executor="ray", workers=2, pack=1),
     "fused (16), local, 1 worker": dict(executor="local", workers=1, pack=16),
     "fused (16), local, 2 workers": dict(executor="local", workers=2, pack=16),

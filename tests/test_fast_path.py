@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -270,6 +271,33 @@ def test_a_lock_left_by_a_killed_build_does_not_block_the_next_one(tmp_path):
     )
     assert done.stdout.strip() == "True"
     assert not (folder / "lock").exists()
+
+
+def test_the_same_source_elsewhere_reuses_the_build(tmp_path):
+    # Another checkout, or the copy of the package Ray ships to a cluster's workers, holds
+    # the same source at another path: it must load the build, not spend minutes redoing it.
+    name = native.build_name("spec_lstm")
+    assert native.native_kernel() is not None
+    built = native.build_directory(name) / f"{name}.so"
+    stamp = built.stat().st_mtime_ns
+    package = Path(native.__file__).resolve().parents[2]
+    shutil.copytree(package, tmp_path / "lstmbench", ignore=shutil.ignore_patterns("__pycache__"))
+    script = (
+        "from lstmbench.model.kernels import native\n"
+        "assert native.native_kernel() is not None\n"
+        "print(native.__file__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    assert done.stdout.strip().startswith(str(tmp_path))
+    assert built.stat().st_mtime_ns == stamp
 
 
 def test_other_dtypes_take_the_generic_path():

@@ -1,5 +1,7 @@
 """The Ray executor: the same sweep on a local Ray cluster, results in the same database."""
 
+import pytest
+
 from lstmbench.sweep.runner import SweepOptions, run_sweep
 from lstmbench.sweep.spec import load_spec
 from lstmbench.sweep.store import ResultsStore
@@ -25,6 +27,15 @@ runs = 6
 [scales.paper]
 runs = 6
 """
+
+
+@pytest.fixture(autouse=True)
+def _no_ray_tokens(monkeypatch):
+    # Throwaway clusters on this machine only, so no token to hand from a head to the runner.
+    # Every test here runs without them: a process keeps the token setting of its first Ray
+    # session, and a later cluster that differs then cannot call back into this process (it
+    # owns the workers), so it drops them before they start.
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
 
 
 def test_a_sweep_on_a_local_ray_cluster(tmp_path, mnist_dir):
@@ -59,14 +70,11 @@ time.sleep(600)
 """
 
 
-def test_a_sweep_on_an_existing_ray_cluster_by_address(tmp_path, mnist_dir, monkeypatch):
+def test_a_sweep_on_an_existing_ray_cluster_by_address(tmp_path, mnist_dir):
     import os
     import signal
     import subprocess
     import sys
-
-    # A throwaway cluster on this machine only: no token to hand from its head to the runner.
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
 
     path = tmp_path / "ray_demo.toml"
     path.write_text(SPEC.replace("runs = 6\n[scales.small]", "runs = 2\n[scales.small]"))
@@ -90,3 +98,24 @@ def test_a_sweep_on_an_existing_ray_cluster_by_address(tmp_path, mnist_dir, monk
     finally:
         cluster.send_signal(signal.SIGINT)  # its driver shuts its cluster down on the way out
         cluster.wait(60)
+
+
+def test_ray_workers_are_set_up_once_and_kept_for_every_task(tmp_path, mnist_dir):
+    # A new worker process pays the torch import and the kernel and data loads again: tens
+    # of seconds on a busy machine, where a run takes a second. The executor's workers must
+    # be the same processes from the first task to the last.
+    from lstmbench.sweep.executors import RayExecutor
+
+    path = tmp_path / "ray_demo.toml"
+    path.write_text(SPEC)
+    options = SweepOptions(
+        executor="ray", workers=2, threads=1, data_path=str(mnist_dir), pack=1, progress=False
+    )
+    executor = RayExecutor(2, 1, [])
+    try:
+        before = executor.pids()
+        summary = run_sweep(load_spec(path), ResultsStore(tmp_path / "r.db"), options, executor)
+        assert summary.counts["done"] == 6
+        assert executor.pids() == before and len(set(before)) == 2
+    finally:
+        executor.shutdown()

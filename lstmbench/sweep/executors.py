@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -64,19 +65,28 @@ class LocalExecutor:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-_RAY_WORKER_READY = False
+class _RayWorker:
+    """One long-lived worker process on the cluster: set up once, then it trains task after task.
 
+    Plain Ray tasks may land in any of Ray's worker processes, and Ray starts and stops those
+    as it likes: each new one pays the torch import, the kernel load and the data load again
+    (tens of seconds on a busy machine, between one run and the next). An actor keeps its
+    process, and with it the loaded kernels and data, for the whole sweep.
+    """
 
-def _ray_task(configs, data_path, fused, threads, plugins):
-    global _RAY_WORKER_READY
-    if not _RAY_WORKER_READY:
+    def __init__(self, threads: int, plugins: list[str]):
         init_worker(threads, plugins, die_with_parent=False)
-        _RAY_WORKER_READY = True
-    return run_task(configs, data_path, fused)
+
+    def run(self, configs: list[dict], data_path: str | None, fused: bool) -> list[dict]:
+        return run_task(configs, data_path, fused)
+
+    def pid(self) -> int:
+        return os.getpid()
 
 
 class RayExecutor:
-    """Tasks on a Ray cluster: an existing one by address, or a local one started here."""
+    """Workers on a Ray cluster (an existing one by address, or a local one started here):
+    one actor per worker, each given a task only when it is idle."""
 
     def __init__(
         self,
@@ -118,16 +128,46 @@ class RayExecutor:
             ) from None
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.workers = workers or max(1, cpus // threads)
-        self._task = ray.remote(num_cpus=threads, max_retries=0)(_ray_task)
+        # A worker killed (for memory, say) comes back set up afresh; its task fails, as a
+        # task of a dead local worker does, and is not run twice.
+        actor = ray.remote(num_cpus=threads, max_restarts=-1, max_task_retries=0)(_RayWorker)
+        self._actors = [actor.remote(threads, self.plugins) for _ in range(self.workers)]
+        self._idle: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index in range(self.workers):
+            self._idle.put(index)
 
     def submit(self, configs: list[dict], data_path: str | None, fused: bool) -> Future:
-        """Start one task on the cluster."""
-        reference = self._task.remote(configs, data_path, fused, self.threads, self.plugins)
-        return reference.future()
+        """Start one task on an idle worker (the runner never has more in flight than workers)."""
+        index = self._idle.get()
+        reference = self._actors[index].run.remote(configs, data_path, fused)
+        result: Future = Future()
+
+        def finished(done: Future) -> None:
+            # The worker is idle again before the runner hears the task is done, so the
+            # runner's next submit finds it.
+            self._idle.put(index)
+            error = done.exception()
+            if error is None:
+                result.set_result(done.result())
+            else:
+                result.set_exception(error)
+
+        reference.future().add_done_callback(finished)
+        return result
+
+    def pids(self) -> list[int]:
+        """The process id of each worker (they stay the same for the executor's life)."""
+        return self.ray.get([actor.pid.remote() for actor in self._actors])
 
     def restart(self, failed: Future) -> None:
-        """Nothing to restart: Ray replaces dead workers itself."""
+        """Nothing to restart: Ray restarts a dead worker itself."""
 
     def shutdown(self) -> None:
-        """Disconnect (and stop the cluster if it was started here)."""
+        """Stop the workers and disconnect (and stop the cluster if it was started here)."""
+        # Drop the handles while this session is still up: actor ids repeat from one Ray
+        # session to the next (the first job of every cluster is job 1), so a handle released
+        # after a later ray.init would release that session's actor of the same id instead.
+        for actor in self._actors:
+            self.ray.kill(actor)
+        self._actors = []
         self.ray.shutdown()

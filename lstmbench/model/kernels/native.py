@@ -93,6 +93,22 @@ def build_name(stem: str) -> str:
     return f"lstmbench_{stem}_{_cpu_signature()}_{hashlib.sha1(source).hexdigest()[:8]}"
 
 
+def _source_copy(stem: str, folder: Path) -> Path:
+    """STEM.cpp copied into its build folder (whose name already pins its content), to build from.
+
+    The build records where its source was: built from the package itself, every other
+    location of the same source (another checkout, or the copy Ray ships to each job's
+    workers) would rebuild it, a minute or more per worker. Written once, so its time stamp
+    does not make the build look stale either.
+    """
+    copy = folder / f"{stem}.cpp"
+    if not copy.exists():
+        partial = folder / f"{stem}.cpp.partial"
+        partial.write_bytes((HERE / f"{stem}.cpp").read_bytes())
+        partial.replace(copy)
+    return copy
+
+
 @functools.cache
 def native_module(stem: str) -> ModuleType | None:
     """The compiled module of lstmbench/kernels/STEM.cpp, or None (with one warning) when it
@@ -108,7 +124,7 @@ def native_module(stem: str) -> ModuleType | None:
         with exclusive_build(folder):
             return load(
                 name=name,
-                sources=[str(HERE / f"{stem}.cpp")],
+                sources=[str(_source_copy(stem, folder))],
                 extra_cflags=SOURCES[stem],
                 build_directory=str(folder),
                 verbose=False,
