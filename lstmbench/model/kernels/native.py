@@ -85,11 +85,10 @@ def exclusive_build(folder: Path):
 
 
 def build_name(stem: str) -> str:
-    """The name of STEM.cpp's build: one per processor type, source text, flags and source
-    folder, so a cache shared between machines or between checkouts stays valid. (torch
-    rebuilds when the source path changes, so two checkouts sharing one folder would rebuild
-    it in turn, each waiting a minute.)"""
-    source = (HERE / f"{stem}.cpp").read_bytes() + repr((SOURCES[stem], str(HERE))).encode()
+    """The name of STEM.cpp's build: one per processor type, source text and flags, so a
+    cache shared between machines or between checkouts (which build from a copy kept in the
+    folder, see _source_copy) stays valid."""
+    source = (HERE / f"{stem}.cpp").read_bytes() + repr(SOURCES[stem]).encode()
     return f"lstmbench_{stem}_{_cpu_signature()}_{hashlib.sha1(source).hexdigest()[:8]}"
 
 
