@@ -263,3 +263,29 @@ def test_a_newer_file_is_refused(tmp_path):
     ResultsStore(path)._db().execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     with pytest.raises(UserError, match="schema version 3, this lstmbench reads version 2"):
         ResultsStore(path)
+
+
+OPEN_TOGETHER = """
+import sys, time
+from lstmbench.sweep.store import ResultsStore
+while time.time() < float(sys.argv[2]):  # start together
+    pass
+ResultsStore(sys.argv[1]).sweeps()
+"""
+
+
+def test_processes_opening_a_new_file_at_once_all_get_it(tmp_path):
+    """Two runners started together on a new results file (the usual way to add workers)
+    both open it: the first creates it, the other waits rather than failing."""
+    path = tmp_path / "new.db"
+    start = time.time() + 3.0  # past every process's start-up
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_TOGETHER, str(path), str(start)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 4, errors

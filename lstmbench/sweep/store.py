@@ -31,6 +31,7 @@ from lstmbench.training.config import RunConfig
 STATUSES = ("queued", "running", "done", "failed", "diverged")
 FINISHED = ("done", "diverged")
 SCHEMA_VERSION = 2  # 2: runs.holder and runs.lease_until, added to version-1 files on open
+OPEN_WAIT = 60.0  # seconds to wait for another process's lock when opening
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -171,7 +172,7 @@ class ResultsStore:
         self._connection: sqlite3.Connection | None = None
         self._pid = -1
         try:
-            self._create()
+            self._create_waiting()
         except sqlite3.DatabaseError as error:
             raise UserError(
                 f"{self.path} is not a usable results database ({error}); "
@@ -202,6 +203,20 @@ class ResultsStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+    def _create_waiting(self) -> None:
+        """Create or open the file, waiting while another process holds it. Some of SQLite's
+        locks (switching to WAL, recovering a WAL file a crashed process left) answer "database
+        is locked" at once instead of waiting out the busy timeout, so runners started
+        together on one new file would otherwise fail; they retry for up to a minute."""
+        deadline = time.monotonic() + OPEN_WAIT
+        while True:
+            try:
+                return self._create()
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _create(self) -> None:
         db = self._db()
