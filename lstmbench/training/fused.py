@@ -98,8 +98,10 @@ class FusedSGD:
 
     def __init__(self, nets: FusedNets, configs: list[RunConfig]):
         self.params = list(nets.stacked)
-        self.rates = torch.tensor([c.lr for c in configs])
-        self.momenta = torch.tensor([c.momentum for c in configs])
+        # on the parameters' device: a run alone on a GPU is a fused group of one too
+        device = self.params[0].device
+        self.rates = torch.tensor([c.lr for c in configs], device=device)
+        self.momenta = torch.tensor([c.momentum for c in configs], device=device)
         self.buffers = [torch.zeros_like(p) for p in self.params]
 
     def freeze(self, k: int) -> None:
