@@ -193,16 +193,18 @@ class ResultsStore:
             self._connection, self._pid = connection, os.getpid()
         return self._connection
 
-    def _write(self, statements) -> None:
-        """Run `statements(cursor)` as one transaction that excludes other writers."""
+    def _write(self, statements):
+        """Run `statements(connection)` as one transaction that excludes other writers;
+        returns what it returns."""
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
-            statements(db)
+            value = statements(db)
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        return value
 
     def _create_waiting(self) -> None:
         """Create or open the file, waiting while another process holds it. Some of SQLite's
@@ -294,19 +296,16 @@ class ResultsStore:
         rows = [
             (sweep, c.run_id, "queued", json.dumps(c.to_dict(), sort_keys=True)) for c in configs
         ]
-        added = 0
 
         def insert(db):
-            nonlocal added
             before = db.total_changes
             db.executemany(
                 "INSERT OR IGNORE INTO runs (sweep, run_id, status, config) VALUES (?, ?, ?, ?)",
                 rows,
             )
-            added = db.total_changes - before
+            return db.total_changes - before
 
-        self._write(insert)
-        return added
+        return self._write(insert)
 
     def claim(self, sweep: str, run_ids: Iterable[str], holder: str, lease: float) -> list[str]:
         """Take those of these runs that are still queued, for `holder`, for `lease` seconds.
@@ -333,32 +332,26 @@ class ResultsStore:
 
     def renew(self, holder: str, lease: float) -> int:
         """Extend the lease of every run `holder` is running; returns how many."""
-        count = 0
 
         def update(db):
-            nonlocal count
-            count = db.execute(
+            return db.execute(
                 "UPDATE runs SET lease_until = ? WHERE holder = ? AND status = 'running'",
                 (time.time() + lease, holder),
             ).rowcount
 
-        self._write(update)
-        return count
+        return self._write(update)
 
     def release(self, holder: str) -> int:
         """Put the runs `holder` is still running back in the queue; returns how many."""
-        count = 0
 
         def update(db):
-            nonlocal count
-            count = db.execute(
+            return db.execute(
                 "UPDATE runs SET status = 'queued', lease_until = NULL "
                 "WHERE holder = ? AND status = 'running'",
                 (holder,),
             ).rowcount
 
-        self._write(update)
-        return count
+        return self._write(update)
 
     def requeue_interrupted(self, sweep: str) -> int:
         """Put runs whose runner is gone back in the queue; returns how many.
@@ -366,10 +359,8 @@ class ResultsStore:
         A run 'running' for a live runner (its lease not expired, or its holder a live
         process on this host) is left alone: that runner is training it right now.
         """
-        count = 0
 
         def update(db):
-            nonlocal count
             rows = db.execute(
                 "SELECT run_id, holder, lease_until FROM runs "
                 "WHERE sweep = ? AND status = 'running'",
@@ -388,24 +379,20 @@ class ResultsStore:
                 "WHERE sweep = ? AND run_id = ? AND status = 'running'",
                 gone,
             )
-            count = len(gone)
+            return len(gone)
 
-        self._write(update)
-        return count
+        return self._write(update)
 
     def requeue_failed(self, sweep: str) -> int:
         """Give failed runs another try; returns how many."""
-        count = 0
 
         def update(db):
-            nonlocal count
             cursor = db.execute(
                 "UPDATE runs SET status = 'queued' WHERE sweep = ? AND status = 'failed'", (sweep,)
             )
-            count = cursor.rowcount
+            return cursor.rowcount
 
-        self._write(update)
-        return count
+        return self._write(update)
 
     def record_result(self, sweep: str, result) -> None:
         """Store a finished run (done or diverged) with its whole curve."""
