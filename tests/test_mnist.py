@@ -9,6 +9,7 @@ from functools import partial
 
 import numpy as np
 import pytest
+import torch
 
 from lstmbench.data.mnist import CHECKSUMS, fetch_mnist, load_mnist, parse_idx, read_idx
 from lstmbench.errors import UserError
@@ -22,6 +23,14 @@ def test_real_mnist_as_column_sequences(mnist):
     assert sorted(set(train.labels.tolist())) == list(range(1, 11))  # digit + 1; 0 is blank
     batch = test.batch(np.array([0, 1, 2]))
     assert batch.inputs.shape == (28, 3, 28)  # (time, batch, features)
+
+
+def test_consecutive_steps_load_as_one_gather_with_the_same_batches(mnist):
+    _, test = mnist
+    steps = [np.array([5, 3]), np.array([9]), np.array([0, 7, 2])]
+    for together, alone in zip(test.batches(steps), map(test.batch, steps), strict=True):
+        for field in ("inputs", "input_lengths", "targets", "target_lengths"):
+            assert torch.equal(getattr(together, field), getattr(alone, field)), field
 
 
 def test_time_steps_are_image_columns(mnist_dir):

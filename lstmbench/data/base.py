@@ -46,6 +46,10 @@ class SequenceDataset:
         """The padded batch of the given sample indices."""
         raise NotImplementedError
 
+    def batches(self, steps: list[np.ndarray]) -> list[Batch]:
+        """The batches of consecutive training steps (each its sample indices)."""
+        return [self.batch(indices) for indices in steps]
+
     def epoch_batches(self, rng: np.random.Generator, batch_size: int) -> list[np.ndarray]:
         """The batches of one pass over the data, in training order (a shuffled split).
 
@@ -84,3 +88,18 @@ class ArraySequenceSet(SequenceDataset):
             torch.from_numpy(self.labels[indices]).view(count, 1),
             torch.ones(count, dtype=torch.long),
         )
+
+    def batches(self, steps):
+        # One gather for all the steps, then views: at batch 1 a batch apiece cost about as
+        # much as the training step itself.
+        whole = self.batch(np.concatenate(steps))
+        bounds = np.cumsum([0] + [len(indices) for indices in steps])
+        return [
+            Batch(
+                whole.inputs[:, start:end],
+                whole.input_lengths[start:end],
+                whole.targets[start:end],
+                whole.target_lengths[start:end],
+            )
+            for start, end in zip(bounds[:-1], bounds[1:], strict=True)
+        ]

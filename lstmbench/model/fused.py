@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from lstmbench.model.cells import SpecLSTMCell
-from lstmbench.model.kernels import fused_lstm_sequence
+from lstmbench.model.kernels import Layout, fused_lstm_sequence
 from lstmbench.model.nets import SequenceNet, reverse_padded
 
 
@@ -43,6 +43,7 @@ class FusedNets(nn.Module):
         self.nets = nets
         self.runs = len(nets)
         self.spec = base.layers[0].forward_cell.spec
+        self.spec_codes = Layout.of(self.spec).codes
         self.bidirectional = base.layers[0].backward_cell is not None
         self.names = [name for name, _ in base.named_parameters()]
         self.stacked = nn.ParameterList(
@@ -80,6 +81,23 @@ class FusedNets(nn.Module):
         by_run = x.transpose(0, 1).reshape(runs, steps * batch, -1)
         logits = torch.baddbmm(bias.unsqueeze(1), by_run, weight.transpose(1, 2))
         return logits.view(runs, steps, batch, -1).transpose(0, 1)
+
+    def cell_parameters(self) -> list[torch.Tensor]:
+        """The stacked parameters in the order of network_step.h: per layer and direction
+        weight_ih, weight_hh, bias and peephole (an empty tensor where the cell has none),
+        then the output layer's weight and bias."""
+        p = self.by_name
+        directions = (
+            ("forward_cell.", "backward_cell.") if self.bidirectional else ("forward_cell.",)
+        )
+        flat = []
+        for layer in range(len(self.nets[0].layers)):
+            for direction in directions:
+                prefix = f"layers.{layer}.{direction}"
+                peep = p.get(prefix + "peephole")
+                flat += [p[prefix + "weight_ih"], p[prefix + "weight_hh"], p[prefix + "bias"]]
+                flat.append(peep if peep is not None else p[prefix + "bias"].new_empty(0))
+        return flat + [p["classifier.weight"], p["classifier.bias"]]
 
     @torch.no_grad()
     def extract(self, k: int) -> SequenceNet:

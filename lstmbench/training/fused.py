@@ -10,15 +10,20 @@ alone to float rounding (tests/test_sweep_fused.py).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from lstmbench.data import SequenceDataset
+from lstmbench.data import Batch, SequenceDataset
 from lstmbench.model.cells import get_cell
 from lstmbench.model.fused import FusedNets
-from lstmbench.model.nets import SequenceNet
+from lstmbench.model.kernels import backend_name
+from lstmbench.model.kernels.native import native_ctc, native_kernel
+from lstmbench.model.nets import OUTPUTS, SequenceNet
 from lstmbench.training.checkpoint import build_net
 from lstmbench.training.config import RunConfig
 from lstmbench.training.losses import sample_losses
+from lstmbench.training.targets import TARGET_MODES
 
 # Settings that leave every tensor shape alone, so runs differing only in them can share
 # one fused computation.
@@ -96,8 +101,8 @@ class FusedSGD:
     """SGD with momentum as torch.optim.SGD computes it, one update for all K stacked runs,
     each with its own learning rate and momentum."""
 
-    def __init__(self, nets: FusedNets, configs: list[RunConfig]):
-        self.params = list(nets.stacked)
+    def __init__(self, params: list[torch.Tensor], configs: list[RunConfig]):
+        self.params = params
         # on the parameters' device: a run alone on a GPU is a fused group of one too
         device = self.params[0].device
         self.rates = torch.tensor([c.lr for c in configs], device=device)
@@ -111,15 +116,26 @@ class FusedSGD:
     @torch.no_grad()
     def step(self) -> None:
         for param, buffer in zip(self.params, self.buffers, strict=True):
+            if param.grad is None:  # a placeholder for an absent peephole
+                continue
             shape = (-1,) + (1,) * (param.dim() - 1)
             buffer.mul_(self.momenta.view(shape)).add_(param.grad)
             param.sub_(self.rates.view(shape) * buffer)
             param.grad = None
 
 
+def update_allowed(values: list[float], active: list[int]) -> bool:
+    """Whether a step's update may be applied: every active run's loss is finite (else the
+    loop stops the run, or retrains the group's runs alone, from the weights before it)."""
+    return all(math.isfinite(values[k]) for k in active)
+
+
 class FusedRuns:
-    """K runs of one shape, fused: the training loop's interface (losses, update, network,
-    freeze)."""
+    """K runs of one shape, fused: the training loop's interface (step, network, freeze).
+
+    On the CPU a whole step (forward, loss, backward, update) is one C++ call,
+    network_step.h; elsewhere it is torch operations and autograd.
+    """
 
     def __init__(self, configs: list[RunConfig], train_set: SequenceDataset, device: str):
         self.config = configs[0]
@@ -128,35 +144,87 @@ class FusedRuns:
             torch.manual_seed(config.seed)  # the same initial weights as the run alone
             nets.append(build_net(config, train_set))
         self.nets = FusedNets(nets).to(device)
-        self.optimizer = FusedSGD(self.nets, configs)
+        self.params = self.nets.cell_parameters()
+        self.optimizer = FusedSGD(self.params, configs)
+        ctc = self.config.target == "ctc"
+        native = backend_name(self.params[0]) == "native" and (not ctc or native_ctc())
+        self.native_steps = native_kernel().train_steps if native else None
+        self.ctc_pointer = native_ctc().alignment_pointer() if native and ctc else None
 
-    def losses(self, batches) -> torch.Tensor:
-        """Each run's mean batch loss (K,), from one fused pass."""
-        runs, batch = len(batches), len(batches[0].target_lengths)
-        if all(b is batches[0] for b in batches):  # a shared data order: one batch for all
-            inputs = batches[0].inputs.unsqueeze(1).expand(-1, runs, -1, -1)
-        else:
-            inputs = torch.stack([b.inputs for b in batches], dim=1)
-        lengths = batches[0].input_lengths
-        logits = self.nets(inputs, lengths)
-        steps = logits.shape[0]
-        longest = max(b.targets.shape[1] for b in batches)
-        targets = torch.cat(
-            [torch.nn.functional.pad(b.targets, (0, longest - b.targets.shape[1])) for b in batches]
+    def steps(self, chunk: list[list[Batch]], active: list[int]) -> list[list[float]]:
+        """Training steps, one per entry of `chunk` (the K runs' batches of a step, the same
+        Batch object throughout where the runs share a data order): each run's mean batch
+        loss per step. A step updates the active runs when update_allowed(its losses,
+        active); the first step that does not ends the chunk."""
+        if self.native_steps is None:
+            losses = []
+            for batches in chunk:
+                losses.append(self._autograd_step(batches, active))
+                if not update_allowed(losses[-1], active):
+                    break
+            return losses
+        runs = len(chunk[0])
+        arguments = [self._step_tensors(batches) for batches in chunk]
+        losses = self.native_steps(
+            *(list(column) for column in zip(*arguments, strict=True)),
+            self.params,
+            self.optimizer.buffers,
+            self.optimizer.rates.tolist(),
+            self.optimizer.momenta.tolist(),
+            [k in active for k in range(runs)],
+            self.nets.spec_codes,
+            len(self.nets.nets[0].layers),
+            self.nets.bidirectional,
+            OUTPUTS.index(self.config.output),  # network_step.h's OutputKind
+            TARGET_MODES.index(self.config.target),  # and its TargetMode
+            self.ctc_pointer,
         )
+        return losses.tolist()
+
+    @staticmethod
+    def _step_tensors(batches: list[Batch]):
+        """A step's (inputs (T, K or 1, B, F), lengths, targets, target lengths), runs stacked
+        where they have their own batches."""
+        if all(b is batches[0] for b in batches):  # one data order: one batch for all
+            first = batches[0]
+            return (
+                first.inputs.unsqueeze(1),
+                first.input_lengths,
+                first.targets,
+                first.target_lengths,
+            )
+        longest = max(b.targets.shape[1] for b in batches)
+        targets = [
+            torch.nn.functional.pad(b.targets, (0, longest - b.targets.shape[1])) for b in batches
+        ]
+        return (
+            torch.stack([b.inputs for b in batches], dim=1),
+            batches[0].input_lengths,
+            torch.cat(targets),
+            torch.cat([b.target_lengths for b in batches]),
+        )
+
+    def _autograd_step(self, batches: list[Batch], active: list[int]) -> list[float]:
+        """One step in torch operations and autograd (off the CPU, or without the kernels)."""
+        runs, batch = len(batches), len(batches[0].target_lengths)
+        inputs, lengths, targets, target_lengths = self._step_tensors(batches)
+        if targets.shape[0] != runs * batch:
+            targets, target_lengths = targets.repeat(runs, 1), target_lengths.repeat(runs)
+        logits = self.nets(inputs.expand(-1, runs, -1, -1), lengths)
         per_sample = sample_losses(
-            logits.reshape(steps, runs * batch, -1),
+            logits.reshape(logits.shape[0], runs * batch, -1),
             self.config.output,
             self.config.target,
             targets,
             lengths.repeat(runs),
-            torch.cat([b.target_lengths for b in batches]),
+            target_lengths,
         )
-        return per_sample.view(runs, batch).sum(dim=1) / batch
-
-    def update(self, losses: torch.Tensor, active: list[int]) -> None:
-        losses[active].sum().backward()
-        self.optimizer.step()
+        losses = per_sample.view(runs, batch).sum(dim=1) / batch
+        values = losses.tolist()
+        if update_allowed(values, active):
+            losses[active].sum().backward()
+            self.optimizer.step()
+        return values
 
     def network(self, k: int) -> SequenceNet:
         return self.nets.extract(k)

@@ -20,13 +20,16 @@ from lstmbench.model.nets import SequenceNet
 from lstmbench.training.checkpoint import build_net, save_run
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
-from lstmbench.training.fused import FUSABLE, FusedRuns, FusedUnstable, fuse_key
+from lstmbench.training.fused import FUSABLE, FusedRuns, FusedUnstable, fuse_key, update_allowed
 from lstmbench.training.losses import sequence_loss
 from lstmbench.training.progress import TrainingProgress
 from lstmbench.training.record import RunResult
 from lstmbench.training.targets import FIXED_MODES
 
 OnEvaluation = Callable[[RunResult, dict], None]
+# Training steps per call between two evaluations: enough that the per-step work in Python
+# is paid once per stretch, few enough that the time limit and progress stay responsive.
+CHUNK_STEPS = 32
 
 
 def check_compatible(config: RunConfig, dataset: SequenceDataset) -> None:
@@ -45,6 +48,32 @@ def load_kernels(config: RunConfig, device: str) -> None:
         native_kernel()
     if config.target == "ctc":
         native_ctc()
+
+
+def next_chunk(orders: list, at: int, seen: int, evaluation: int, total: int) -> list:
+    """The training steps from orders[at] on that one call trains: until the next evaluation
+    or the end, at least one step and at most CHUNK_STEPS. A step is each run's sample
+    indices, the last batch cut to end at `total` samples."""
+    chunk, planned = [], seen
+    until = min(evaluation, total)
+    while at < len(orders) and len(chunk) < CHUNK_STEPS and (not chunk or planned < until):
+        step = [indices[: total - planned] for indices in orders[at]]
+        chunk.append(step)
+        planned += len(step[0])
+        at += 1
+    return chunk
+
+
+def load_chunk(train_set: SequenceDataset, chunk, shared_order: bool, device: str):
+    """The batches of a chunk's steps, per step a list with each run's batch (one Batch
+    object for all runs where they share a data order)."""
+    runs = len(chunk[0])
+    if shared_order:
+        steps = [[batch] * runs for batch in train_set.batches([s[0] for s in chunk])]
+    else:
+        by_run = [train_set.batches([s[k] for s in chunk]) for k in range(runs)]
+        steps = [list(step) for step in zip(*by_run, strict=True)]
+    return [[b.to(device) for b in step] for step in steps]
 
 
 class DivergenceWatch:
@@ -87,24 +116,27 @@ class SingleNet:
             self.net.parameters(), lr=config.lr, momentum=config.momentum
         )
 
-    def losses(self, batches) -> torch.Tensor:
-        """The run's mean batch loss, as a (1,) tensor."""
-        batch = batches[0]
-        logits = self.net(batch.inputs, batch.input_lengths)
-        loss = sequence_loss(
-            logits,
-            self.config.output,
-            self.config.target,
-            batch.targets,
-            batch.input_lengths,
-            batch.target_lengths,
-        )
-        return loss.reshape(1)
-
-    def update(self, losses: torch.Tensor, active: list[int]) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        losses.sum().backward()
-        self.optimizer.step()
+    def steps(self, chunk, active: list[int]) -> list[list[float]]:
+        """Training steps as FusedRuns.steps takes them: the run's mean batch loss per step,
+        ending after a step whose loss is not finite (and which updated nothing)."""
+        losses = []
+        for (batch,) in chunk:
+            logits = self.net(batch.inputs, batch.input_lengths)
+            loss = sequence_loss(
+                logits,
+                self.config.output,
+                self.config.target,
+                batch.targets,
+                batch.input_lengths,
+                batch.target_lengths,
+            )
+            losses.append([loss.item()])
+            if not update_allowed(losses[-1], active):
+                break
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        return losses
 
     def network(self, k: int) -> SequenceNet:
         return self.net
@@ -191,33 +223,31 @@ def train_runs(
                 stop(k, "diverged", f"error at chance since {seen} samples")
 
     while active and seen < total and not out_of_time:
-        orders = [train_set.epoch_batches(rng, base.batch_size) for rng in rngs]
-        for step_indices in zip(*orders, strict=True):
-            if seen >= total or not active or out_of_time:
-                break
-            step_indices = [indices[: total - seen] for indices in step_indices]
+        orders = list(
+            zip(*(train_set.epoch_batches(rng, base.batch_size) for rng in rngs), strict=True)
+        )
+        at = 0
+        while at < len(orders) and active and seen < total and not out_of_time:
+            chunk = next_chunk(orders, at, seen, next_eval, total)
+            at += len(chunk)
             loading = time.perf_counter()
-            if shared_order:
-                batches = [train_set.batch(step_indices[0]).to(device)] * len(configs)
-            else:
-                batches = [train_set.batch(indices).to(device) for indices in step_indices]
+            chunk_batches = load_chunk(train_set, chunk, shared_order, device)
             data_time += time.perf_counter() - loading
-            losses = nets.losses(batches)
-            values = losses.tolist()
-            for k in list(active):
-                if DivergenceWatch.bad_loss(values[k]):
-                    if len(configs) > 1:
-                        raise FusedUnstable(f"a fused run's loss became {values[k]} at {seen}")
-                    stop(k, "diverged", f"loss became {values[k]} at {seen} samples")
-            if not active:
-                break
-            nets.update(losses, active)
-            seen += len(step_indices[0])
-            for k in active:
-                runs[k].losses.append(values[k])
-            bar.update(len(step_indices[0]))
+            # steps() may end early (a non-finite loss): the steps it did not take are dropped
+            for step, values in zip(chunk, nets.steps(chunk_batches, active), strict=False):
+                for k in list(active):
+                    if DivergenceWatch.bad_loss(values[k]):
+                        if len(configs) > 1:
+                            raise FusedUnstable(f"a fused run's loss became {values[k]} at {seen}")
+                        stop(k, "diverged", f"loss became {values[k]} at {seen} samples")
+                if not active:
+                    break
+                seen += len(step[0])
+                for k in active:
+                    runs[k].losses.append(values[k])
+                bar.update(len(step[0]))
             out_of_time = 0 < time_limit <= time.perf_counter() - start
-            if seen >= next_eval or seen >= total or out_of_time:
+            if active and (seen >= next_eval or seen >= total or out_of_time):
                 next_eval += base.eval_every
                 evaluate_active()
     bar.close()

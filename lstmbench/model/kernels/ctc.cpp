@@ -273,4 +273,8 @@ std::vector<torch::Tensor> alignment_log_space(torch::Tensor log_probs, torch::T
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("alignment", &alignment, "CTC frame posteriors and negative log likelihoods");
   m.def("alignment_log_space", &alignment_log_space, "the log-space pass for one sequence");
+  // For the training step of spec_lstm.cpp, which calls the alignment without Python between.
+  m.def("alignment_pointer", [] {
+    return pybind11::capsule(reinterpret_cast<void*>(&alignment), "lstmbench.ctc_alignment");
+  });
 }

@@ -19,6 +19,8 @@ SOURCES = {
     "spec_lstm": [*FLAGS, "-ffast-math", "-fopenmp-simd"],
     "ctc": FLAGS,
 }
+# The headers each source includes: part of its build's identity, copied beside it.
+HEADERS = {"spec_lstm": ["recurrence.h", "network_step.h"], "ctc": []}
 DISABLE_VARIABLE = "LSTMBENCH_NO_NATIVE"
 
 
@@ -84,28 +86,35 @@ def exclusive_build(folder: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _files(stem: str) -> list[str]:
+    return [f"{stem}.cpp", *HEADERS[stem]]
+
+
 def build_name(stem: str) -> str:
-    """The name of STEM.cpp's build: one per processor type, source text and flags, so a
-    cache shared between machines or between checkouts (which build from a copy kept in the
-    folder, see _source_copy) stays valid."""
-    source = (HERE / f"{stem}.cpp").read_bytes() + repr(SOURCES[stem]).encode()
+    """The name of STEM.cpp's build: one per processor type, source text (headers included)
+    and flags, so a cache shared between machines or between checkouts (which build from a
+    copy kept in the folder, see _source_copy) stays valid."""
+    source = b"".join((HERE / name).read_bytes() for name in _files(stem))
+    source += repr(SOURCES[stem]).encode()
     return f"lstmbench_{stem}_{_cpu_signature()}_{hashlib.sha1(source).hexdigest()[:8]}"
 
 
 def _source_copy(stem: str, folder: Path) -> Path:
-    """STEM.cpp copied into its build folder (whose name already pins its content), to build from.
+    """STEM.cpp and its headers copied into its build folder (whose name already pins their
+    content), to build from.
 
     The build records where its source was: built from the package itself, every other
     location of the same source (another checkout, or the copy Ray ships to each job's
     workers) would rebuild it, a minute or more per worker. Written once, so its time stamp
     does not make the build look stale either.
     """
-    copy = folder / f"{stem}.cpp"
-    if not copy.exists():
-        partial = folder / f"{stem}.cpp.partial"
-        partial.write_bytes((HERE / f"{stem}.cpp").read_bytes())
-        partial.replace(copy)
-    return copy
+    for name in _files(stem):
+        copy = folder / name
+        if not copy.exists():
+            partial = folder / f"{name}.partial"
+            partial.write_bytes((HERE / name).read_bytes())
+            partial.replace(copy)
+    return folder / f"{stem}.cpp"
 
 
 @functools.cache
