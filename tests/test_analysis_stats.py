@@ -11,6 +11,7 @@ import pytest
 from lstmbench.analysis import findings as F
 from lstmbench.analysis import paper
 from lstmbench.analysis.importance import importance
+from lstmbench.analysis.runs import DIVERGED, LEARNED, NOT_LEARNED, outcome, outcome_counts
 from lstmbench.analysis.stats import bootstrap_ci, cliffs_delta, compare_groups, holm
 from lstmbench.sweep.store import ResultsStore
 from lstmbench.training.config import RunConfig
@@ -87,6 +88,30 @@ def store(tmp_path):
 
 def lognormal(rng, median: float, n: int, spread: float = 0.15) -> np.ndarray:
     return median * np.exp(rng.normal(0, spread, n))
+
+
+# -- what each run came to -----------------------------------------------------------------
+
+
+def run(error: float, dataset: str = "mnist", status: str = "done", reason: str = "") -> dict:
+    return {"best_error": error, "dataset": dataset, "status": status, "reason": reason}
+
+
+def test_one_rule_says_what_each_run_came_to():
+    assert outcome(run(0.44)) == LEARNED  # MNIST: chance 90%, learned at 45% or below
+    assert outcome(run(0.46)) == NOT_LEARNED
+    assert outcome(run(0.49, "uw3like:tiny")) == LEARNED  # lines: chance 100%
+    assert outcome(run(0.51, "uw3like:tiny")) == NOT_LEARNED
+    assert outcome(run(float("nan"), status="diverged")) == DIVERGED  # before any evaluation
+    assert outcome(run(None, status="diverged")) == DIVERGED
+    assert outcome(run(0.9, status="diverged", reason="loss became nan at 300 samples")) == (
+        DIVERGED
+    )
+    stuck = run(0.88, status="diverged", reason="error at chance since 4000 samples")
+    assert outcome(stuck) == NOT_LEARNED
+    assert outcome(run(0.05, status="diverged", reason="loss became inf")) == LEARNED
+    counts = outcome_counts([run(0.1), run(0.8), run(float("nan"), status="diverged")])
+    assert counts == {LEARNED: 1, NOT_LEARNED: 1, DIVERGED: 1}
 
 
 # -- two groups of runs: every claim that compares one group with another -----------------
@@ -245,7 +270,7 @@ def lr_hidden_rows(rng, shape: str) -> list[dict]:
         error = {
             "smooth in lr": smooth,
             "smooth in both": smooth * (100 / hidden),
-            "rough": 0.01 if (k + hidden // 25) % 2 else 0.5,
+            "rough": 0.01 if (k + hidden // 25) % 2 else 0.3,
             "random": rng.uniform(0.01, 1),
             "at chance": 1.0,
         }[shape]
