@@ -7,12 +7,26 @@ import re
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from lstmbench.analysis import findings as F
 from lstmbench.analysis import paper
 from lstmbench.analysis.importance import importance
 from lstmbench.analysis.runs import DIVERGED, LEARNED, NOT_LEARNED, outcome, outcome_counts
-from lstmbench.analysis.stats import bootstrap_ci, cliffs_delta, compare_groups, holm
+from lstmbench.analysis.stats import (
+    bootstrap_ci,
+    censored_kendall,
+    cliffs_delta,
+    compare_groups,
+    equivalence_p,
+    hodges_lehmann,
+    holm,
+    jackknife_ci,
+    mann_whitney,
+    not_lower_p,
+    permutation_p,
+    stratified_resample,
+)
 from lstmbench.sweep.store import ResultsStore
 from lstmbench.training.config import RunConfig
 from lstmbench.training.record import RunResult
@@ -53,6 +67,108 @@ def test_compare_groups_finds_a_shift_and_not_a_null():
     assert shifted.ci[1] < 0
     same = compare_groups(rng.normal(0, 1, 40), rng.normal(0, 1, 40))
     assert same.p > 0.05 and same.ci[0] < 0 < same.ci[1]
+
+
+def exact_u_p(a, b, alternative: str) -> float:
+    """The permutation p-value of the Mann-Whitney U of a against b, by enumerating every
+    split of the pooled values (ties counted half, as in U)."""
+    pooled, n = np.concatenate([a, b]), len(a)
+
+    def u(x, y):
+        return float(np.sum(x[:, None] > y[None, :]) + 0.5 * np.sum(x[:, None] == y[None, :]))
+
+    observed = u(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    splits = []
+    for chosen in itertools.combinations(range(len(pooled)), n):
+        mask = np.zeros(len(pooled), bool)
+        mask[list(chosen)] = True
+        splits.append(u(pooled[mask], pooled[~mask]))
+    splits = np.array(splits)
+    if alternative == "greater":
+        return float(np.mean(splits >= observed - 1e-9))
+    return float(np.mean(splits <= observed + 1e-9))
+
+
+def test_shifted_mann_whitney_and_tost_match_an_exact_permutation_count():
+    rng = np.random.default_rng(20)
+    a, b = rng.normal(0.05, 0.1, 6), rng.normal(0, 0.1, 7)
+    margin = 0.1
+    lower = exact_u_p(a + margin, b, "greater")  # a - b above -margin
+    upper = exact_u_p(a - margin, b, "less")  # a - b below +margin
+    assert not_lower_p(a, b, margin) == pytest.approx(lower, abs=1e-9)
+    assert equivalence_p(a, b, margin) == pytest.approx(max(lower, upper), abs=1e-9)
+    # with failures (+inf, tied among themselves) scipy's tie-corrected normal approximation
+    # stays near the exact count
+    a[:2], b[:3] = np.inf, np.inf
+    for alternative in ("greater", "less"):
+        exact = exact_u_p(a, b, alternative)
+        assert mann_whitney(a, b, alternative) == pytest.approx(exact, abs=0.03)
+
+
+def test_hodges_lehmann_is_the_median_of_pairwise_differences_failures_tying():
+    a = np.array([1.0, 2.0, np.inf, np.inf])
+    b = np.array([0.5, np.inf, 3.0])
+    slow = []
+    for x in a:
+        for y in b:
+            slow.append(0.0 if x == y == np.inf else x - y)
+    assert hodges_lehmann(a, b) == float(np.median(slow))
+    assert hodges_lehmann(np.array([1.0, 2.0]), np.array([0.0, 0.5])) == 1.25
+
+
+def slow_censored_kendall(x, t, event) -> float:
+    """Pair by pair: the order of two times is known when the earlier one is an event."""
+    total, n = 0, len(x)
+    for i in range(n):
+        for j in range(n):
+            if i == j or t[i] == t[j]:
+                continue
+            first, second = (i, j) if t[i] < t[j] else (j, i)
+            if not event[first]:
+                continue  # the earlier time is censored: its true time may come later
+            later = 1 if second == i else -1  # +1: i is known later than j
+            total += np.sign(x[i] - x[j]) * later
+    return total / (n * (n - 1))
+
+
+def test_censored_kendall_matches_the_pair_by_pair_definition_and_plain_tau():
+    rng = np.random.default_rng(21)
+    x, t = rng.normal(size=9), rng.normal(size=9)
+    event = rng.uniform(size=9) < 0.6
+    assert censored_kendall(x, t, event) == pytest.approx(slow_censored_kendall(x, t, event))
+    everything = np.ones(9, bool)
+    assert censored_kendall(x, t, everything) == pytest.approx(stats.kendalltau(x, t)[0])
+    # censored from the start, no order is known
+    assert censored_kendall(x, np.full(9, 1.0), np.zeros(9, bool)) == 0.0
+
+
+def test_permutation_p_matches_every_permutation_counted():
+    x, t = np.array([1.0, 2, 3, 4, 5, 6]), np.array([3.0, 1, 2, 6, 4, 5])
+    event = np.array([True, True, False, True, True, False])
+
+    def statistic(values):
+        return censored_kendall(values, t, event)
+
+    observed = statistic(x)
+    every = [
+        abs(statistic(np.array(p))) >= abs(observed) - 1e-12 for p in itertools.permutations(x)
+    ]
+    tau, p = permutation_p(statistic, x, permutations=4000)
+    assert tau == observed and p == pytest.approx(np.mean(every), abs=0.02)
+
+
+def test_jackknife_interval_of_a_mean_is_the_textbook_interval():
+    values = np.random.default_rng(22).normal(3, 2, 25)
+    low, high = jackknife_ci(lambda i: float(values[i].mean()), len(values))
+    half = 1.959964 * values.std(ddof=1) / np.sqrt(len(values))
+    assert (low, high) == pytest.approx((values.mean() - half, values.mean() + half))
+
+
+def test_stratified_resample_keeps_each_group_and_its_size():
+    groups = np.array([0.0, 0.0, 0.5, 0.5, 0.5, 0.9])
+    for seed in range(20):
+        drawn = stratified_resample(groups, np.random.default_rng(seed))
+        assert sorted(groups[drawn]) == sorted(groups)
 
 
 # -- findings on constructed results --------------------------------------------------------
