@@ -71,78 +71,33 @@ def not_lower_p(a, b, margin: float) -> float:
     return mann_whitney(a, b, "greater", -margin)
 
 
-def median_difference(a: np.ndarray, b: np.ndarray) -> float:
-    """median(a) - median(b)."""
-    return float(np.median(a) - np.median(b))
-
-
 @dataclass
 class Comparison:
-    """Two groups of runs compared: sizes, medians, effect sizes, interval and p-values.
+    """Two groups of per-run values compared by ranks: one statistic (Mann-Whitney U, as
+    Cliff's delta) gives both the p-value and the direction."""
 
-    `alternative` is as in scipy: "less" asks whether group a is lower than group b.
-    """
-
-    label_a: str
-    label_b: str
     n_a: int
     n_b: int
-    median_a: float
-    median_b: float
-    difference: float  # median(a) - median(b)
-    ci: tuple[float, float]  # bootstrap interval of the difference
-    cliffs_delta: float
-    p_mannwhitney: float
-    p_welch: float
-    alternative: str
-
-    @property
-    def p(self) -> float:
-        """The primary p-value (Mann-Whitney: no normality assumed)."""
-        return self.p_mannwhitney
-
-    def summary(self) -> str:
-        """One line: medians, difference with its interval, effect size and p-values."""
-        low, high = self.ci
-        return (
-            f"{self.label_a} median {self.median_a:.4g} (n={self.n_a}) vs {self.label_b} "
-            f"{self.median_b:.4g} (n={self.n_b}); difference {self.difference:+.4g} "
-            f"[{low:+.4g}, {high:+.4g}]; Cliff's delta {self.cliffs_delta:+.2f}; "
-            f"Mann-Whitney p={self.p_mannwhitney:.3g}, Welch p={self.p_welch:.3g}"
-        )
+    shift: float  # Hodges-Lehmann estimate of a - b
+    cliffs_delta: float  # (U - its mean without a difference) / its range: < 0 when a is lower
+    p: float  # Mann-Whitney, two-sided
+    p_within: float  # a within +-margin of b (TOST), or a not below b - margin (one-sided)
 
 
-def compare_groups(
-    a: Sequence[float],
-    b: Sequence[float],
-    label_a: str = "a",
-    label_b: str = "b",
-    alternative: str = "two-sided",
-    seed: int = 0,
-) -> Comparison:
-    """Compare two groups of per-run values (e.g. best errors) across runs."""
+def compare_groups(a, b, margin: float, one_sided_margin: bool = False) -> Comparison:
+    """Compare two groups of per-run values (e.g. log errors, +inf for failed runs)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"need at least two runs per group, got {len(a)} and {len(b)}")
-    p_mw = stats.mannwhitneyu(a, b, alternative=alternative).pvalue
-    if np.ptp(np.concatenate([a, b])) == 0:
-        p_welch = 1.0
-    else:
-        p_welch = stats.ttest_ind(a, b, equal_var=False, alternative=alternative).pvalue
+    within = not_lower_p if one_sided_margin else equivalence_p
     return Comparison(
-        label_a=label_a,
-        label_b=label_b,
         n_a=len(a),
         n_b=len(b),
-        median_a=float(np.median(a)),
-        median_b=float(np.median(b)),
-        difference=median_difference(a, b),
-        ci=bootstrap_ci(median_difference, [a, b], seed=seed),
+        shift=hodges_lehmann(a, b),
         cliffs_delta=cliffs_delta(a, b),
-        p_mannwhitney=float(p_mw),
-        p_welch=float(np.nan_to_num(p_welch, nan=1.0)),
-        alternative=alternative,
+        p=mann_whitney(a, b),
+        p_within=within(a, b, margin),
     )
 
 
