@@ -84,6 +84,8 @@ def test_report_holds_every_figure_and_every_finding(written):
     assert "0.73%" in html  # the paper's number beside ours
     markdown = written.markdown.read_text()
     assert "| paper's claim | sweep | our verdict | evidence |" in markdown
+    assert "| sweep | group | learned | did not learn | diverged | result |" in markdown
+    assert "<h2>What the runs came to</h2>" in html
     assert markdown.count("](figures/") == len(paper.FIGURE_KEYS)
     assert "torch" in markdown and "lstmbench report" in markdown
 

@@ -12,6 +12,7 @@ from scipy import stats
 from lstmbench.analysis import findings as F
 from lstmbench.analysis import paper
 from lstmbench.analysis.importance import importance
+from lstmbench.analysis.report import write_report
 from lstmbench.analysis.runs import DIVERGED, LEARNED, NOT_LEARNED, outcome, outcome_counts
 from lstmbench.analysis.stats import (
     bootstrap_ci,
@@ -651,6 +652,26 @@ def test_divergence_time_with_too_few_runs_has_no_data(store):
     add_runs(store, "long_lines", long_rows(np.random.default_rng(10), "rising")[:3])
     finding = verdict_of(store, "divergence_lr")
     assert finding.verdict == F.NO_DATA and "too few runs to test" in finding.evidence
+
+
+def test_the_report_counts_outcomes_per_group_and_labels_every_p_value(store, tmp_path):
+    rows = two_groups(
+        np.random.default_rng(4), {"output": "softmax"}, {"output": "logistic"}, "B never learned"
+    )
+    rows += [{"output": "logistic", **BLEW_UP}]
+    add_runs(store, "cell_types_mnist", rows)
+    written = write_report(store, tmp_path / "report", ["lstmbench", "report"])
+    markdown = written.markdown.read_text()
+    assert "| cell_types_mnist | logistic | 0 | 12 | 1 | none learned |" in markdown
+    assert "| cell_types_mnist | softmax | 12 | 0 | 0 |  |" in markdown
+    assert "within a margin of x1.25" in markdown and "1 +- 0.5" in markdown
+    for finding in written.findings:
+        if finding.tests:
+            assert p_values_say_their_sides(finding.evidence), finding.evidence
+    (output,) = [f for f in written.findings if f.key == "output_mnist"]
+    assert output.verdict == F.CONTRADICTED and "softmax lower error than logistic" in (
+        output.evidence
+    )
 
 
 def test_a_finding_without_data_says_which_spec_to_run(store):
