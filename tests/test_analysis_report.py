@@ -84,6 +84,8 @@ def test_report_holds_every_figure_and_every_finding(written):
     assert "0.73%" in html  # the paper's number beside ours
     markdown = written.markdown.read_text()
     assert "| paper's claim | sweep | our verdict | evidence |" in markdown
+    assert "| sweep | group | learned | did not learn | diverged | result |" in markdown
+    assert "<h2>What the runs came to</h2>" in html
     assert markdown.count("](figures/") == len(paper.FIGURE_KEYS)
     assert "torch" in markdown and "lstmbench report" in markdown
 
@@ -118,14 +120,16 @@ def test_the_paper_table_names_shipped_specs_and_functions_that_take_runs():
             assert list(inspect.signature(paper.resolve(claim.function)).parameters) == ["runs"]
 
 
-def test_the_tiny_report_gives_one_of_four_verdicts_and_no_data_without_learning(written, tiny_db):
+def test_the_tiny_report_gives_one_of_four_verdicts_and_counts_outcomes(written, tiny_db):
     data = paper.read_experiments(ResultsStore(tiny_db))
     assert {f.verdict for f in written.findings} <= set(VERDICTS)
     for finding in written.findings:
-        if finding.sweep in data and len(learned(data[finding.sweep])) < 3:  # all at chance
-            assert finding.verdict == "no data", finding.evidence
+        if finding.sweep in data and not learned(data[finding.sweep]):  # all failed
+            assert finding.verdict in ("inconclusive", "no data"), finding.evidence
         if finding.verdict == "no data":
             assert not finding.tests and "too few runs" in finding.evidence
+        if finding.tests:
+            assert "learned" in finding.evidence and "-sided" in finding.evidence
 
 
 def packed(task: int, k: int, wall: float, samples: int = 300, status: str = "done") -> dict:

@@ -7,11 +7,27 @@ import re
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from lstmbench.analysis import findings as F
 from lstmbench.analysis import paper
 from lstmbench.analysis.importance import importance
-from lstmbench.analysis.stats import bootstrap_ci, cliffs_delta, compare_groups, holm
+from lstmbench.analysis.report import write_report
+from lstmbench.analysis.runs import DIVERGED, LEARNED, NOT_LEARNED, outcome, outcome_counts
+from lstmbench.analysis.stats import (
+    bootstrap_ci,
+    censored_kendall,
+    cliffs_delta,
+    compare_groups,
+    equivalence_p,
+    hodges_lehmann,
+    holm,
+    jackknife_ci,
+    mann_whitney,
+    not_lower_p,
+    permutation_p,
+    stratified_resample,
+)
 from lstmbench.sweep.store import ResultsStore
 from lstmbench.training.config import RunConfig
 from lstmbench.training.record import RunResult
@@ -47,27 +63,131 @@ def test_bootstrap_interval_covers_the_true_difference_and_narrows_with_data():
 
 def test_compare_groups_finds_a_shift_and_not_a_null():
     rng = np.random.default_rng(3)
-    shifted = compare_groups(rng.normal(0, 1, 40), rng.normal(1.5, 1, 40), alternative="less")
-    assert shifted.p < 1e-4 and shifted.p_welch < 1e-4 and shifted.cliffs_delta < -0.5
-    assert shifted.ci[1] < 0
-    same = compare_groups(rng.normal(0, 1, 40), rng.normal(0, 1, 40))
-    assert same.p > 0.05 and same.ci[0] < 0 < same.ci[1]
+    shifted = compare_groups(rng.normal(0, 1, 40), rng.normal(1.5, 1, 40), 0.1)
+    assert shifted.p < 1e-4 and shifted.cliffs_delta < -0.5 and shifted.p_within > 0.5
+    assert shifted.shift == pytest.approx(-1.5, abs=0.5)
+    same = compare_groups(rng.normal(0, 0.1, 60), rng.normal(0, 0.1, 60), 0.1)
+    assert same.p > 0.05 and same.p_within < 0.01
+
+
+def exact_u_p(a, b, alternative: str) -> float:
+    """The permutation p-value of the Mann-Whitney U of a against b, by enumerating every
+    split of the pooled values (ties counted half, as in U)."""
+    pooled, n = np.concatenate([a, b]), len(a)
+
+    def u(x, y):
+        return float(np.sum(x[:, None] > y[None, :]) + 0.5 * np.sum(x[:, None] == y[None, :]))
+
+    observed = u(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    splits = []
+    for chosen in itertools.combinations(range(len(pooled)), n):
+        mask = np.zeros(len(pooled), bool)
+        mask[list(chosen)] = True
+        splits.append(u(pooled[mask], pooled[~mask]))
+    splits = np.array(splits)
+    if alternative == "greater":
+        return float(np.mean(splits >= observed - 1e-9))
+    return float(np.mean(splits <= observed + 1e-9))
+
+
+def test_shifted_mann_whitney_and_tost_match_an_exact_permutation_count():
+    rng = np.random.default_rng(20)
+    a, b = rng.normal(0.05, 0.1, 6), rng.normal(0, 0.1, 7)
+    margin = 0.1
+    lower = exact_u_p(a + margin, b, "greater")  # a - b above -margin
+    upper = exact_u_p(a - margin, b, "less")  # a - b below +margin
+    assert not_lower_p(a, b, margin) == pytest.approx(lower, abs=1e-9)
+    assert equivalence_p(a, b, margin) == pytest.approx(max(lower, upper), abs=1e-9)
+    # with failures (+inf, tied among themselves) scipy's tie-corrected normal approximation
+    # stays near the exact count
+    a[:2], b[:3] = np.inf, np.inf
+    for alternative in ("greater", "less"):
+        exact = exact_u_p(a, b, alternative)
+        assert mann_whitney(a, b, alternative) == pytest.approx(exact, abs=0.03)
+
+
+def test_hodges_lehmann_is_the_median_of_pairwise_differences_failures_tying():
+    a = np.array([1.0, 2.0, np.inf, np.inf])
+    b = np.array([0.5, np.inf, 3.0])
+    slow = []
+    for x in a:
+        for y in b:
+            slow.append(0.0 if x == y == np.inf else x - y)
+    assert hodges_lehmann(a, b) == float(np.median(slow))
+    assert hodges_lehmann(np.array([1.0, 2.0]), np.array([0.0, 0.5])) == 1.25
+
+
+def slow_censored_kendall(x, t, event) -> float:
+    """Pair by pair: the order of two times is known when the earlier one is an event."""
+    total, n = 0, len(x)
+    for i in range(n):
+        for j in range(n):
+            if i == j or t[i] == t[j]:
+                continue
+            first, second = (i, j) if t[i] < t[j] else (j, i)
+            if not event[first]:
+                continue  # the earlier time is censored: its true time may come later
+            later = 1 if second == i else -1  # +1: i is known later than j
+            total += np.sign(x[i] - x[j]) * later
+    return total / (n * (n - 1))
+
+
+def test_censored_kendall_matches_the_pair_by_pair_definition_and_plain_tau():
+    rng = np.random.default_rng(21)
+    x, t = rng.normal(size=9), rng.normal(size=9)
+    event = rng.uniform(size=9) < 0.6
+    assert censored_kendall(x, t, event) == pytest.approx(slow_censored_kendall(x, t, event))
+    everything = np.ones(9, bool)
+    assert censored_kendall(x, t, everything) == pytest.approx(stats.kendalltau(x, t)[0])
+    # censored from the start, no order is known
+    assert censored_kendall(x, np.full(9, 1.0), np.zeros(9, bool)) == 0.0
+
+
+def test_permutation_p_matches_every_permutation_counted():
+    x, t = np.array([1.0, 2, 3, 4, 5, 6]), np.array([3.0, 1, 2, 6, 4, 5])
+    event = np.array([True, True, False, True, True, False])
+
+    def statistic(values):
+        return censored_kendall(values, t, event)
+
+    observed = statistic(x)
+    every = [
+        abs(statistic(np.array(p))) >= abs(observed) - 1e-12 for p in itertools.permutations(x)
+    ]
+    tau, p = permutation_p(statistic, x, permutations=4000)
+    assert tau == observed and p == pytest.approx(np.mean(every), abs=0.02)
+
+
+def test_jackknife_interval_of_a_mean_is_the_textbook_interval():
+    values = np.random.default_rng(22).normal(3, 2, 25)
+    low, high = jackknife_ci(lambda i: float(values[i].mean()), len(values))
+    half = 1.959964 * values.std(ddof=1) / np.sqrt(len(values))
+    assert (low, high) == pytest.approx((values.mean() - half, values.mean() + half))
+
+
+def test_stratified_resample_keeps_each_group_and_its_size():
+    groups = np.array([0.0, 0.0, 0.5, 0.5, 0.5, 0.9])
+    for seed in range(20):
+        drawn = stratified_resample(groups, np.random.default_rng(seed))
+        assert sorted(groups[drawn]) == sorted(groups)
 
 
 # -- findings on constructed results --------------------------------------------------------
 
 
 def add_runs(store: ResultsStore, sweep: str, rows: list[dict]) -> None:
-    """Record constructed finished runs: config fields plus best_error (and a curve)."""
+    """Record constructed finished runs: config fields plus best_error (and a curve, a
+    status and a reason)."""
     store.ensure_sweep(sweep, {"name": sweep}, "constructed")
     for seed, row in enumerate(rows):
         row = dict(row)
         error = row.pop("best_error")
         curve = row.pop("curve", [{"samples": 100, "test_error": error}])
-        status = row.pop("status", "done")
+        status, reason = row.pop("status", "done"), row.pop("reason", "")
         config = RunConfig(seed=seed, **row)
         points = [{"train_loss": 1.0, "wall_time": 1.0, **p} for p in curve]
-        result = RunResult(config, status=status, best_error=error, final_error=error)
+        result = RunResult(config, status=status, reason=reason, best_error=error)
+        result.final_error = error
         result.best_samples = min(points, key=lambda p: p["test_error"])["samples"]
         result.curve, result.samples_seen, result.wall_time = points, curve[-1]["samples"], 1.0
         store.record_result(sweep, result)
@@ -89,63 +209,142 @@ def lognormal(rng, median: float, n: int, spread: float = 0.15) -> np.ndarray:
     return median * np.exp(rng.normal(0, spread, n))
 
 
+def p_values_say_their_sides(evidence: str) -> bool:
+    """Every p-value in the evidence is followed by how it was computed."""
+    sides = re.findall(r"p=[0-9.e+-]+ \(([a-z -]+);", evidence)
+    return len(sides) == evidence.count("p=") > 0 and set(sides) <= {
+        F.TWO_SIDED,
+        F.ONE_SIDED,
+        F.TOST,
+    }
+
+
+# -- what each run came to -------------------------------------------------------------------
+
+
+def run(error: float, dataset: str = "mnist", status: str = "done", reason: str = "") -> dict:
+    return {"best_error": error, "dataset": dataset, "status": status, "reason": reason}
+
+
+def test_one_rule_says_what_each_run_came_to():
+    assert outcome(run(0.44)) == LEARNED  # MNIST: chance 90%, learned at 45% or below
+    assert outcome(run(0.46)) == NOT_LEARNED
+    assert outcome(run(0.49, "uw3like:tiny")) == LEARNED  # lines: chance 100%
+    assert outcome(run(0.51, "uw3like:tiny")) == NOT_LEARNED
+    assert outcome(run(float("nan"), status="diverged")) == DIVERGED  # before any evaluation
+    assert outcome(run(None, status="diverged")) == DIVERGED
+    assert outcome(run(0.9, status="diverged", reason="loss became nan at 300 samples")) == (
+        DIVERGED
+    )
+    stuck = run(0.88, status="diverged", reason="error at chance since 4000 samples")
+    assert outcome(stuck) == NOT_LEARNED
+    assert outcome(run(0.05, status="diverged", reason="loss became inf")) == LEARNED
+    counts = outcome_counts([run(0.1), run(0.8), run(float("nan"), status="diverged")])
+    assert counts == {LEARNED: 1, NOT_LEARNED: 1, DIVERGED: 1}
+
+
 # -- two groups of runs: every claim that compares one group with another -----------------
 
 LINES = {"dataset": "uw3like:tiny"}
-# claim key -> (sweep, group A, group B): the paper says A is lower than B (effect claims),
-# or that A and B are alike (null claims), or that A is not lower than B (not_better).
+# claim key -> (sweep, group A, label A, group B, label B): the paper says A is lower than B
+# (effect claims), or that A and B are alike (null claims), or that A is not lower than B
+# (not_better).
 GROUPS = {
     "softmax_lines": (
         "cell_types_lines",
-        {**LINES, "output": "softmax"},
-        {**LINES, "output": "logistic"},
+        ({**LINES, "output": "softmax"}, "softmax"),
+        ({**LINES, "output": "logistic"}, "logistic"),
     ),
-    "bidi_lines": ("bidi_lines", {**LINES, "direction": "bidi"}, {**LINES, "direction": "uni"}),
-    "nonlinearities": ("cell_types_mnist", {"cell": "LSTM"}, {"cell": "LINLSTM"}),
+    "bidi_lines": (
+        "bidi_lines",
+        ({**LINES, "direction": "bidi"}, "BIDI"),
+        ({**LINES, "direction": "uni"}, "LSTM1"),
+    ),
+    "nonlinearities": (
+        "cell_types_mnist",
+        ({"cell": "LSTM"}, "LSTM/NPLSTM"),
+        ({"cell": "LINLSTM"}, "LINLSTM"),
+    ),
     "bidi_ctc": (
         "bidi_ctc_mnist",
-        {"direction": "bidi", "target": "ctc"},
-        {"direction": "uni", "target": "ctc"},
+        ({"direction": "bidi", "target": "ctc"}, "BIDI ctc"),
+        ({"direction": "uni", "target": "ctc"}, "LSTM1 ctc"),
     ),
-    "output_mnist": ("cell_types_mnist", {"output": "softmax"}, {"output": "logistic"}),
-    "peepholes_mnist": ("cell_types_mnist", {"cell": "LSTM"}, {"cell": "NPLSTM"}),
-    "peepholes_lines": ("cell_types_lines", {**LINES, "cell": "LSTM"}, {**LINES, "cell": "NPLSTM"}),
+    "output_mnist": (
+        "cell_types_mnist",
+        ({"output": "softmax"}, "softmax"),
+        ({"output": "logistic"}, "logistic"),
+    ),
+    "peepholes_mnist": (
+        "cell_types_mnist",
+        ({"cell": "LSTM"}, "LSTM"),
+        ({"cell": "NPLSTM"}, "NPLSTM"),
+    ),
+    "peepholes_lines": (
+        "cell_types_lines",
+        ({**LINES, "cell": "LSTM"}, "LSTM"),
+        ({**LINES, "cell": "NPLSTM"}, "NPLSTM"),
+    ),
 }
-# scenario -> (median of A, median of B, runs per group, spread)
+NEVER = {"best_error": 1.0}  # at chance on either dataset
+BLEW_UP = {"best_error": float("nan"), "status": "diverged", "reason": "loss became nan"}
+# scenario -> (group A, group B, runs per group): a group is (median, spread), or the fields
+# of a run that failed
 SCENARIOS = {
-    "A lower": (0.05, 0.2, 20, 0.3),
-    "A higher": (0.2, 0.05, 20, 0.3),
-    "alike": (0.05, 0.05, 60, 0.05),  # alike, and enough runs to show it
-    "unclear": (0.05, 0.06, 4, 0.6),  # few noisy runs: nothing decided
-    "at chance": (1.0, 1.0, 20, 0.0),  # no run learned
+    "A lower": ((0.05, 0.3), (0.2, 0.3), 20),
+    "A higher": ((0.2, 0.3), (0.05, 0.3), 20),
+    "alike": ((0.05, 0.05), (0.05, 0.05), 60),  # alike, and enough runs to show it
+    "unclear": ((0.05, 0.6), (0.06, 0.6), 4),  # few noisy runs: nothing decided
+    "at chance": (NEVER, NEVER, 20),  # no run learned: a result, but it decides nothing
+    "B never learned": ((0.05, 0.3), NEVER, 12),
+    "A never learned": (NEVER, (0.05, 0.3), 12),
+    "B diverged": ((0.05, 0.3), BLEW_UP, 12),  # no error measured: kept, ranked as failed
+    "too few": ((0.05, 0.3), (0.2, 0.3), 2),
 }
 C, X, I, N = F.CONFIRMED, F.CONTRADICTED, F.INCONCLUSIVE, F.NO_DATA
 EXPECTED = {  # per rule, the verdict of each scenario, in the order of SCENARIOS
-    "effect": (C, X, X, I, N),  # equivalence where a difference is claimed contradicts
-    "null": (X, X, C, I, N),
-    "not_better": (X, C, C, I, N),
+    "effect": (C, X, X, I, I, C, X, C, N),  # equivalence where a difference is claimed: X
+    "null": (X, X, C, I, I, X, X, X, N),
+    "not_better": (X, C, C, I, I, X, C, X, N),
+}
+# scenario -> which way group A lies, where a difference decides
+WAY = {
+    "A lower": "lower",
+    "A higher": "higher",
+    "B never learned": "lower",
+    "A never learned": "higher",
+    "B diverged": "lower",
 }
 
 
+def group_rows(rng, fields: dict, group, n: int) -> list[dict]:
+    if isinstance(group, dict):
+        return [{**fields, **group} for _ in range(n)]
+    median, spread = group
+    return [{**fields, "best_error": min(e, 1.0)} for e in lognormal(rng, median, n, spread)]
+
+
 def two_groups(rng, a: dict, b: dict, scenario: str) -> list[dict]:
-    median_a, median_b, n, spread = SCENARIOS[scenario]
-    rows = [{**a, "best_error": min(e, 1.0)} for e in lognormal(rng, median_a, n, spread)]
-    return rows + [{**b, "best_error": min(e, 1.0)} for e in lognormal(rng, median_b, n, spread)]
+    group_a, group_b, n = SCENARIOS[scenario]
+    return group_rows(rng, a, group_a, n) + group_rows(rng, b, group_b, n)
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 @pytest.mark.parametrize("key", list(GROUPS))
 def test_two_group_claims_give_each_verdict(store, key, scenario):
-    sweep, a, b = GROUPS[key]
+    sweep, (a, label_a), (b, label_b) = GROUPS[key]
     add_runs(store, sweep, two_groups(np.random.default_rng(4), a, b, scenario))
     (claim,) = [c for e in paper.EXPERIMENTS for c in e.claims if c.key == key]
     finding = verdict_of(store, key)
     expected = EXPECTED[claim.rule][list(SCENARIOS).index(scenario)]
     assert finding.verdict == expected, finding.evidence
     if expected == F.NO_DATA:
-        assert "learned" in finding.evidence and "Holm" not in finding.evidence
-    else:
-        assert "Holm-adjusted p=" in finding.evidence
+        assert "too few runs" in finding.evidence and "Holm" not in finding.evidence
+        return
+    assert p_values_say_their_sides(finding.evidence), finding.evidence
+    assert "learned" in finding.evidence and "diverged" in finding.evidence  # the outcomes
+    if scenario in WAY and expected != F.INCONCLUSIVE:
+        assert f"{label_a} {WAY[scenario]} error than {label_b}" in finding.evidence
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
@@ -156,6 +355,54 @@ def test_a_compared_cell_is_judged_like_a_claim_of_no_difference(store, scenario
     finding = verdict_of(store, "user_GRU")
     assert finding.sweep == "compare-cell_types_mnist-GRU"
     assert finding.verdict == EXPECTED["null"][list(SCENARIOS).index(scenario)], finding.evidence
+    if scenario in WAY:
+        assert f"GRU {WAY[scenario]} error than NPLSTM" in finding.evidence
+
+
+def equal_medians() -> tuple[list[float], list[float]]:
+    """Two groups with one median (5%) whose ranks differ: the first lies mostly above the
+    second (Cliff's delta +0.45), though its median and the second's are the same."""
+    above = [0.04 + 0.0009 * k for k in range(10)] + [0.05] + [0.2 + 0.01 * k for k in range(10)]
+    below = (
+        [0.005 + 0.0005 * k for k in range(10)] + [0.05] + [0.051 + 0.0009 * k for k in range(10)]
+    )
+    return above, below
+
+
+@pytest.mark.parametrize("worse", [True, False])
+def test_a_compared_cell_takes_its_direction_from_the_test_statistic(store, worse):
+    above, below = equal_medians()
+    theirs, ours = (above, below) if worse else (below, above)
+    add_runs(store, "cell_types_mnist", [{"cell": "NPLSTM", "best_error": e} for e in ours])
+    compared = [{"cell": "GRU", "best_error": e} for e in theirs]
+    add_runs(store, "compare-cell_types_mnist-GRU", compared)
+    finding = verdict_of(store, "user_GRU")
+    assert finding.verdict == F.CONTRADICTED, finding.evidence
+    way = "higher" if worse else "lower"
+    assert finding.evidence.startswith(f"decided against the claim: GRU {way} error than NPLSTM")
+    assert f"Cliff's delta {'+' if worse else '-'}0.45" in finding.evidence
+    assert finding.evidence.count("median best error 5.00%") == 2
+
+
+def test_a_type_with_too_few_runs_leaves_the_nonlinearity_claim_untested(store):
+    rng = np.random.default_rng(5)
+    rows = [{"cell": "LSTM", "best_error": e} for e in lognormal(rng, 0.05, 20)]
+    rows += [{"cell": "LINLSTM", "best_error": e} for e in lognormal(rng, 0.3, 20)]
+    rows += [{"cell": "RELU2LSTM", "best_error": e} for e in lognormal(rng, 0.3, 2)]
+    add_runs(store, "cell_types_mnist", rows)
+    finding = verdict_of(store, "nonlinearities")
+    assert finding.verdict == F.NO_DATA and "RELU2LSTM: 2 finished runs" in finding.evidence
+
+
+def test_nonlinearities_one_type_better_one_worse_is_contradicted(store):
+    rng = np.random.default_rng(5)
+    rows = [{"cell": "NPLSTM", "best_error": e} for e in lognormal(rng, 0.05, 20)]
+    rows += [{"cell": "LINLSTM", "best_error": e} for e in lognormal(rng, 0.3, 20)]
+    rows += [{"cell": "RELU2LSTM", "best_error": e} for e in lognormal(rng, 0.01, 20)]
+    add_runs(store, "cell_types_mnist", rows)
+    finding = verdict_of(store, "nonlinearities")
+    assert finding.verdict == F.CONTRADICTED, finding.evidence
+    assert "decided against the claim: LSTM/NPLSTM higher error than RELU2LSTM" in finding.evidence
 
 
 def test_verdicts_are_the_four_words():
@@ -177,12 +424,16 @@ def batch_momentum_rows(rng, batch_effect: float, noise: float = 0.05, lrs: int 
     return rows
 
 
-@pytest.mark.parametrize("batch_effect", [1.0, 2.0])
+@pytest.mark.parametrize("batch_effect", [1.0, 2.0, 0.5])
 def test_no_batch_effect_is_confirmed_only_without_one(store, batch_effect):
     add_runs(store, "batch_momentum", batch_momentum_rows(np.random.default_rng(6), batch_effect))
     batch = verdict_of(store, "batch")
     momentum = verdict_of(store, "momentum")
     assert batch.verdict == (F.CONFIRMED if batch_effect == 1.0 else F.CONTRADICTED)
+    if batch_effect != 1.0:
+        way = "higher" if batch_effect > 1 else "lower"
+        assert f"batch size > 35 {way} error than batch size <= 35" in batch.evidence
+    assert p_values_say_their_sides(batch.evidence)
     # momentum acts only through lr/(1-m) here; a batch effect only widens its interval
     assert momentum.verdict in (
         (F.CONFIRMED,) if batch_effect == 1.0 else (F.CONFIRMED, F.INCONCLUSIVE)
@@ -198,39 +449,66 @@ def test_no_effect_claims_on_noisy_runs_are_inconclusive(store, key):
 
 
 @pytest.mark.parametrize("key", ["batch", "momentum", "lr_momentum"])
-def test_batch_momentum_claims_without_runs_that_learned_have_no_data(store, key):
-    rows = [dict(r, best_error=1.0) for r in batch_momentum_rows(np.random.default_rng(6), 1.0)]
+def test_batch_momentum_claims_without_runs_that_learned_are_inconclusive(store, key):
+    rows = [dict(r, best_error=0.9) for r in batch_momentum_rows(np.random.default_rng(6), 1.0)]
     add_runs(store, "batch_momentum", rows)
     finding = verdict_of(store, key)
-    assert finding.verdict == F.NO_DATA and "too few runs" in finding.evidence
+    assert finding.verdict == F.INCONCLUSIVE and not finding.tests
+    assert "too few runs learned: 0 of 96 learned, 96 did not learn" in finding.evidence
+
+
+@pytest.mark.parametrize("key", ["batch", "momentum", "lr_momentum"])
+def test_batch_momentum_claims_with_too_few_runs_have_no_data(store, key):
+    add_runs(store, "batch_momentum", batch_momentum_rows(np.random.default_rng(6), 1.0)[:2])
+    finding = verdict_of(store, key)
+    assert finding.verdict == F.NO_DATA and "too few runs to test" in finding.evidence
+
+
+def slope_of(finding: F.Finding) -> tuple[float, float, float]:
+    """The slope and its interval, read from the evidence."""
+    found = re.search(r"slope (-?[0-9.]+) \[(-?[0-9.]+), (-?[0-9.]+)\]", finding.evidence)
+    return tuple(float(v) for v in found.groups())
 
 
 def test_best_lr_scaling_with_momentum(store):
     add_runs(store, "batch_momentum", batch_momentum_rows(np.random.default_rng(7), 1.0))
     finding = verdict_of(store, "lr_momentum")
     assert finding.verdict == F.CONFIRMED, finding.evidence
-    slope = float(re.search(r"slope (-?[0-9.]+) \[", finding.evidence).group(1))
+    assert finding.evidence.startswith("decided for the claim: slope within 1 +- 0.5")
+    slope, low, high = slope_of(finding)
     assert slope == pytest.approx(1.0, abs=0.35)
+    assert 1 - F.SLOPE_MARGIN < low < high < 1 + F.SLOPE_MARGIN
+    assert "resampled: the runs that learned, within each bin" in finding.evidence
+    assert p_values_say_their_sides(finding.evidence)
 
 
-def test_best_lr_independent_of_momentum_contradicts_the_scaling(store):
+@pytest.mark.parametrize("power, way", [(0.0, "below"), (2.0, "above")])
+def test_best_lr_off_the_scaling_contradicts_it(store, power, way):
+    """The best rate independent of momentum (slope 0), or falling with its square (2)."""
     rng = np.random.default_rng(8)
     rows = []
-    for momentum, lr in itertools.product([0.0, 0.5, 0.9], np.logspace(-4, -1, 8)):
+    for momentum, lr in itertools.product([0.0, 0.5, 0.9], np.logspace(-5, 0, 16)):
+        best = -2 + power * np.log10(1 - momentum)
         for batch in (10, 100):
-            error = 0.01 * 10 ** (0.3 * (np.log10(lr) + 2) ** 2) * np.exp(rng.normal(0, 0.05))
-            rows.append({"batch_size": batch, "momentum": momentum, "lr": lr, "best_error": error})
+            error = 0.01 * 10 ** (0.3 * (np.log10(lr) - best) ** 2) * np.exp(rng.normal(0, 0.05))
+            rows.append(
+                {"batch_size": batch, "momentum": momentum, "lr": lr, "best_error": min(error, 1)}
+            )
     add_runs(store, "batch_momentum", rows)
     finding = verdict_of(store, "lr_momentum")
     assert finding.verdict == F.CONTRADICTED, finding.evidence
-    assert finding.evidence.startswith("the interval decides against the claim")
+    assert finding.evidence.startswith(f"decided against the claim: slope {way} 1")
+    assert slope_of(finding)[0] == pytest.approx(power, abs=0.35)
 
 
 def test_best_lr_scaling_on_noisy_runs_is_inconclusive(store):
+    """An interval that holds 1 but is wider than the margin decides nothing."""
     rows = batch_momentum_rows(np.random.default_rng(14), 1.0, noise=1.0, lrs=3)
     add_runs(store, "batch_momentum", [r for r in rows if r["batch_size"] == 10])
     finding = verdict_of(store, "lr_momentum")
     assert finding.verdict == F.INCONCLUSIVE, finding.evidence
+    _, low, high = slope_of(finding)
+    assert low < 1 < high and high - low > 2 * F.SLOPE_MARGIN
 
 
 # -- smoothness ------------------------------------------------------------------------------
@@ -245,9 +523,9 @@ def lr_hidden_rows(rng, shape: str) -> list[dict]:
         error = {
             "smooth in lr": smooth,
             "smooth in both": smooth * (100 / hidden),
-            "rough": 0.01 if (k + hidden // 25) % 2 else 0.5,
-            "random": rng.uniform(0.01, 1),
-            "at chance": 1.0,
+            "rough": 0.01 if (k + hidden // 25) % 2 else 0.3,
+            "random": rng.uniform(0.01, 0.4),
+            "at chance": 0.9,
         }[shape]
         noise = 0.0 if shape == "at chance" else 0.05
         rows.append(
@@ -263,13 +541,31 @@ def lr_hidden_rows(rng, shape: str) -> list[dict]:
         ("smooth in lr", F.INCONCLUSIVE),  # hidden size has no effect: no structure to see
         ("random", F.INCONCLUSIVE),
         ("rough", F.CONTRADICTED),
-        ("at chance", F.NO_DATA),
+        ("at chance", F.INCONCLUSIVE),  # nothing learned: no errors to be smooth or rough
     ],
 )
 def test_smoothness_verdicts(store, shape, expected):
     add_runs(store, "lr_hidden", lr_hidden_rows(np.random.default_rng(9), shape))
     finding = verdict_of(store, "smooth")
     assert finding.verdict == expected, finding.evidence
+    if shape == "rough":
+        assert "decided against the claim: error rougher in learning rate" in finding.evidence
+    if finding.tests:
+        assert p_values_say_their_sides(finding.evidence)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_smoothness_interval_of_random_errors_holds_no_structure(seed):
+    """Errors in random order: the interval of the neighbour/random ratio holds 1 (and the
+    ratio itself). A bootstrap drawing runs twice put it near [0.5, 0.9]: copies side by
+    side differ by nothing, and read as smoothness."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        {"hidden": hidden, "lr": lr, "best_error": rng.uniform(0.01, 0.4)}
+        for hidden, lr in itertools.product([25, 50, 100], np.logspace(-4, -1, 12))
+    ]
+    ratio, (low, high), p = F.smoothness(rows, "lr", "hidden", permutations=200)
+    assert low < 1 < high and low < ratio < high and p > 0.05
 
 
 # -- long runs: the late rise and when it comes -----------------------------------------------
@@ -278,26 +574,27 @@ def test_smoothness_verdicts(store, shape, expected):
 def long_rows(rng, shape: str) -> list[dict]:
     """Curves of ten runs: falling then rising late ("rising"), still falling, or at chance;
     the best comes later for lower rates ("rising"), for higher rates ("later for higher"),
-    or anywhere ("random")."""
+    or anywhere ("random"). "cut short": as "rising", but the five lowest rates stop after
+    four evaluations, still improving."""
     rows = []
     samples = np.logspace(2, 6, 12).astype(int)
-    for lr in np.logspace(-4, -2, 10):
+    for k, lr in enumerate(np.logspace(-4, -2, 10)):
         if shape == "at chance":
             errors = np.ones(len(samples))
         else:
             errors = 0.5 * (samples / 100.0) ** -0.5
-            if shape == "rising":
+            if shape in ("rising", "cut short"):
                 errors = errors + 1e-7 * samples * (1e-2 / lr) ** -0.5
             if shape == "later for higher":
                 errors = errors + 1e-7 * samples * (1e-2 / lr) ** 0.5
             if shape == "random":
                 errors = errors + 1e-7 * samples * rng.uniform(0.1, 10)
             errors = errors * np.exp(rng.normal(0, 0.02, len(samples)))
-        curve = [
-            {"samples": int(s), "test_error": float(e)}
-            for s, e in zip(samples, errors, strict=True)
-        ]
-        rows.append({**LINES, "lr": lr, "best_error": errors.min(), "curve": curve})
+        points = list(zip(samples, errors, strict=True))
+        if shape == "cut short" and k < 5:
+            points = points[:4]
+        curve = [{"samples": int(s), "test_error": float(e)} for s, e in points]
+        rows.append({**LINES, "lr": lr, "best_error": min(e for _, e in points), "curve": curve})
     return rows
 
 
@@ -306,13 +603,15 @@ def long_rows(rng, shape: str) -> list[dict]:
     [
         ("rising", F.CONFIRMED),
         ("falling", F.INCONCLUSIVE),  # "eventually" lies beyond a run that still improves
-        ("at chance", F.NO_DATA),
+        ("at chance", F.INCONCLUSIVE),
     ],
 )
 def test_eventual_divergence_verdicts(store, shape, expected):
     add_runs(store, "long_lines", long_rows(np.random.default_rng(10), shape))
     finding = verdict_of(store, "divergence")
     assert finding.verdict == expected, finding.evidence
+    if finding.tests:
+        assert "(one-sided;" in finding.evidence and p_values_say_their_sides(finding.evidence)
 
 
 @pytest.mark.parametrize(
@@ -321,13 +620,58 @@ def test_eventual_divergence_verdicts(store, shape, expected):
         ("rising", F.CONFIRMED),
         ("later for higher", F.CONTRADICTED),
         ("random", F.INCONCLUSIVE),
-        ("at chance", F.NO_DATA),
+        ("at chance", F.INCONCLUSIVE),
     ],
 )
 def test_divergence_time_verdicts(store, shape, expected):
     add_runs(store, "long_lines", long_rows(np.random.default_rng(10), shape))
     finding = verdict_of(store, "divergence_lr")
     assert finding.verdict == expected, finding.evidence
+    if shape == "later for higher":
+        reason = "decided against the claim: higher learning rates reach their best later"
+        assert finding.evidence.startswith(reason)
+    if finding.tests:
+        assert p_values_say_their_sides(finding.evidence)
+
+
+def test_divergence_time_counts_runs_still_improving_as_censored(store):
+    """Low rates cut short while still improving: their last evaluation is not when they
+    turn. Ranking those times as they are reverses the trend; counted as censored, they
+    cannot."""
+    rows = long_rows(np.random.default_rng(10), "cut short")
+    naive = stats.spearmanr([r["lr"] for r in rows], [r["curve"][-1]["samples"] for r in rows])
+    best = [min(r["curve"], key=lambda p: p["test_error"])["samples"] for r in rows]
+    assert stats.spearmanr([r["lr"] for r in rows], best)[0] > 0.5 and naive[0] > 0.5
+    add_runs(store, "long_lines", rows)
+    finding = verdict_of(store, "divergence_lr")
+    assert finding.verdict != F.CONTRADICTED, finding.evidence
+    assert "5 of 10 runs that learned were still improving" in finding.evidence
+
+
+def test_divergence_time_with_too_few_runs_has_no_data(store):
+    add_runs(store, "long_lines", long_rows(np.random.default_rng(10), "rising")[:3])
+    finding = verdict_of(store, "divergence_lr")
+    assert finding.verdict == F.NO_DATA and "too few runs to test" in finding.evidence
+
+
+def test_the_report_counts_outcomes_per_group_and_labels_every_p_value(store, tmp_path):
+    rows = two_groups(
+        np.random.default_rng(4), {"output": "softmax"}, {"output": "logistic"}, "B never learned"
+    )
+    rows += [{"output": "logistic", **BLEW_UP}]
+    add_runs(store, "cell_types_mnist", rows)
+    written = write_report(store, tmp_path / "report", ["lstmbench", "report"])
+    markdown = written.markdown.read_text()
+    assert "| cell_types_mnist | logistic | 0 | 12 | 1 | none learned |" in markdown
+    assert "| cell_types_mnist | softmax | 12 | 0 | 0 |  |" in markdown
+    assert "within a margin of x1.25" in markdown and "1 +- 0.5" in markdown
+    for finding in written.findings:
+        if finding.tests:
+            assert p_values_say_their_sides(finding.evidence), finding.evidence
+    (output,) = [f for f in written.findings if f.key == "output_mnist"]
+    assert output.verdict == F.CONTRADICTED and "softmax lower error than logistic" in (
+        output.evidence
+    )
 
 
 def test_a_finding_without_data_says_which_spec_to_run(store):

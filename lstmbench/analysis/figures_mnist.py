@@ -118,8 +118,8 @@ def fig_batch_momentum(runs: list[dict], out_dir: Path) -> Figure:
 
 def best_lr_by_momentum(runs: list[dict], only_learned: bool = True) -> dict[float, float]:
     """Momentum (or, when drawn at random, its bin's median) -> best learning rate: the
-    geometric mean over the best fifth of that momentum's converged runs (that learned)."""
-    ok = learned(converged(runs)) if only_learned else converged(runs)
+    geometric mean over the best fifth of that momentum's runs that learned (or converged)."""
+    ok = learned(runs) if only_learned else converged(runs)
     if not ok:
         return {}
     best = best_values_by_group(
@@ -135,7 +135,7 @@ def fig_lr_momentum(runs: list[dict], out_dir: Path) -> Figure:
     best, note = best_lr_by_momentum(runs), ""
     if len(best) < 2:  # nothing learned yet: show where the least bad runs were, and say so
         best = best_lr_by_momentum(runs, only_learned=False)
-        note = " No run got below 80% error, so these best rates say little."
+        note = " No run learned, so these best rates say little."
     if len(best) < 2:
         raise TooFewRuns("needs converged runs at two momenta or more")
     momenta = np.array(sorted(best))
@@ -159,7 +159,7 @@ def fig_lr_momentum(runs: list[dict], out_dir: Path) -> Figure:
     caption = (
         caption_counts(runs)
         + " Best rate per momentum (per momentum quintile when momentum is drawn at random):"
-        " geometric mean over the best fifth of its runs below 80% error. The dashed line"
+        " geometric mean over the best fifth of its runs that learned. The dashed line"
         " keeps lr/(1-momentum) constant, the paper's 1/(1-momentum) scaling." + note
     )
     return save(fig, out_dir, "fig5", "Fig. 5: best learning rate vs momentum", caption)

@@ -1,17 +1,29 @@
-"""The paper's conclusions as checks on runs: each a verdict with its tests, intervals, reasons.
+"""The paper's conclusions as checks on runs: each a verdict with its tests and reasons.
 
-Errors are compared on a log10 scale, so a difference is a ratio of errors: "equivalent" means
-the interval of that ratio lies within EQUIVALENCE (x1.25) either way. All p-values of a report
-form one family, corrected by Holm-Bonferroni.
+What each run came to is one rule, runs.outcome: it learned (best error at most half its
+dataset's chance error), did not learn, or diverged. Every claim reads that rule, and every
+evidence line counts the outcomes:
+- claims that compare groups (outputs, cell types, architectures, a compared cell) count
+  every finished run: a run that learned by its log10 best error, a run that did not learn
+  or diverged as a failure, tied with the other failures below every error. A group that
+  never learns loses to one that does: at the budget of the sweep, that is the result;
+- claims about how the error changes with a setting (smoothness, batch size and momentum at
+  equal effective learning rate, the best rate per momentum, late slopes, when the best
+  comes) need errors that mean something: they read the runs that learned, and with too few
+  of those they stay inconclusive.
 
-Every finding ends in one of four verdicts:
-- confirmed: the tests decide for the claim (a significant effect the way the paper says, or
-  for a claim of no difference, an interval within the equivalence margin);
-- contradicted: the data decide against it (an effect the other way, a real difference where
-  the paper says there is none, or equivalence where it says there is a difference);
-- inconclusive: runs learned, but the tests decide neither way;
-- no data: too few runs, or too few that learned: runs stuck at chance all score alike and
-  are no evidence either way.
+Errors are compared on a log10 scale, so a shift is a ratio of errors. A difference is a
+two-sided Mann-Whitney test, its direction the side of the same U statistic (Cliff's delta).
+An equivalence is two one-sided shifted Mann-Whitney tests (TOST) within EQUIVALENCE (x1.25
+either way); for the 1/(1-momentum) scaling, the slope within SLOPE_MARGIN of 1. All p-values
+of a report, equivalence tests among them, form one family, corrected by Holm-Bonferroni.
+
+A significant test decides for or against its claim (Test.decides). Every finding ends in
+one of four verdicts:
+- confirmed: in every comparison a test decides for the claim, and none against;
+- contradicted: a test decides against it;
+- inconclusive: runs finished, but nothing is decided, or too few learned to measure;
+- no data: too few finished runs to test.
 """
 
 from __future__ import annotations
@@ -23,29 +35,47 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from lstmbench.analysis.figures_mnist import best_lr_by_momentum
 from lstmbench.analysis.runs import (
     LEARNED,
     MissingData,
     TooFewRuns,
     architecture_label,
-    converged,
     learned,
-    measured,
     missing,
+    outcome,
+    outcome_text,
     paper_runs,
     parse_compare_sweep,
 )
-from lstmbench.analysis.stats import bootstrap_ci, compare_groups, group_values, holm
+from lstmbench.analysis.stats import (
+    best_values_by_group,
+    bootstrap_ci,
+    censored_kendall,
+    compare_groups,
+    group_values,
+    holm,
+    jackknife_ci,
+    permutation_p,
+    stratified_resample,
+    tail_share,
+)
 
 ALPHA = 0.05
-EQUIVALENCE = math.log10(1.25)
+EQUIVALENCE = math.log10(1.25)  # margin of a ratio of errors, on the log10 scale
+SLOPE_MARGIN = 0.5  # margin of the log-log slope of best lr on (1 - momentum) around 1
 MIN_GROUP = 3
 ERROR_FLOOR = 1e-4
+FAILED = math.inf  # the score of a run that did not learn or diverged: worse than any error
 
 CONFIRMED, CONTRADICTED = "confirmed", "contradicted"
 INCONCLUSIVE, NO_DATA = "inconclusive", "no data"
 VERDICTS = (CONFIRMED, CONTRADICTED, INCONCLUSIVE, NO_DATA)
+DIFFERENCE, EQUIVALENT = "difference", "equivalence"
+TWO_SIDED, ONE_SIDED, TOST = "two-sided", "one-sided", "two one-sided tests"
+
+
+class FewLearned(TooFewRuns):
+    """Runs finished, but too few learned to measure what a claim is about."""
 
 
 @dataclass
@@ -54,18 +84,29 @@ class Test:
 
     label: str
     p: float
-    effect: str  # the effect size and its interval, in words
-    ci: tuple[float, float] = (float("nan"), float("nan"))  # interval of the effect
+    sides: str  # how p was computed (TWO_SIDED, ONE_SIDED, TOST): printed beside every p
+    effect: str  # the effect and its size, in words
+    shows: str  # what the test shows when significant, in words (a difference: which way)
+    kind: str = DIFFERENCE  # or EQUIVALENT: significant means within the margin
+    toward: bool = True  # a difference lies the way the claim says (unused for null claims)
+    pair: str = ""  # the comparison it belongs to (tests of one pair decide it together)
     p_adjusted: float = float("nan")
-    supports: bool = True  # the effect points the way the claim says (for effect claims)
-    # The interval decides against an effect claim: it lies wholly on the other side, or (for
-    # a claimed difference) within the equivalence margin.
-    against: bool = False
 
     @property
     def significant(self) -> bool:
         """Significant after the family-wise correction."""
         return self.p_adjusted < ALPHA
+
+    def decides(self, rule: str) -> str | None:
+        """CONFIRMED or CONTRADICTED: what this test says of a claim under `rule` (see
+        paper.Claim), or None while it is not significant."""
+        if not self.significant:
+            return None
+        if self.kind == EQUIVALENT:  # alike within the margin, where a difference is claimed
+            return CONTRADICTED if rule == "effect" else CONFIRMED
+        if rule == "null":  # any difference, either way
+            return CONTRADICTED
+        return CONFIRMED if self.toward else CONTRADICTED
 
 
 @dataclass
@@ -88,7 +129,7 @@ class Check:
 
     key: str
     claim: str
-    rule: str  # "effect", "null", "not_better" or "scaling"
+    rule: str  # "effect", "null" or "not_better"
     run: Callable[[list[dict]], list[Test]]
 
 
@@ -97,45 +138,78 @@ def log_errors(runs: list[dict]) -> np.ndarray:
     return np.log10(np.maximum([r["best_error"] for r in runs], ERROR_FLOOR))
 
 
-def need_learned(runs: list[dict]) -> list[dict]:
-    """The runs, if at least MIN_GROUP of them learned; else there is no evidence to weigh."""
-    count = len(learned(runs))
-    if count < MIN_GROUP:
-        raise TooFewRuns(
-            f"{count} of {len(runs)} runs learned (best error below {LEARNED:.0%}), "
-            f"need {MIN_GROUP}"
-        )
-    return runs
+def scores(runs: list[dict]) -> np.ndarray:
+    """What groups of runs are ranked by: log10 best error where a run learned, FAILED
+    where it did not learn or diverged (all failures tie, below every error)."""
+    return np.array([log_errors([r])[0] if outcome(r) == LEARNED else FAILED for r in runs])
 
 
-def within_margin(ci: tuple[float, float]) -> bool:
-    """The interval of a log10 error ratio lies within x1.25 either way."""
-    return -EQUIVALENCE <= ci[0] and ci[1] <= EQUIVALENCE
+def learned_runs(runs: list[dict], need: int = MIN_GROUP) -> list[dict]:
+    """The runs that learned, at least `need` of them; else too few runs (no data), or too
+    few that learned (inconclusive: nothing to measure in this budget)."""
+    if len(runs) < need:
+        raise TooFewRuns(f"{len(runs)} finished runs, need {need}")
+    ok = learned(runs)
+    if len(ok) < need:
+        raise FewLearned(f"{outcome_text(runs)}; need {need} that learned")
+    return ok
 
 
-def compare_error(a: list[dict], b: list[dict], label_a: str, label_b: str, alternative: str):
-    """A Test comparing two groups of runs by best error; "less" asks whether a is lower."""
-    if len(a) < MIN_GROUP or len(b) < MIN_GROUP:
-        raise TooFewRuns(f"{label_a}: {len(a)} runs, {label_b}: {len(b)} (need {MIN_GROUP} each)")
-    c = compare_groups(log_errors(a), log_errors(b), label_a, label_b, alternative)
-    ratio = 10**c.difference
-    low, high = (10**v for v in c.ci)
-    effect = (
-        f"{label_a} median {10**c.median_a:.2%} (n={c.n_a}) vs {label_b} "
-        f"{10**c.median_b:.2%} (n={c.n_b}); error ratio {ratio:.2f} [{low:.2f}, {high:.2f}], "
-        f"Cliff's delta {c.cliffs_delta:+.2f}; Welch p={c.p_welch:.2g}"
-    )
-    supports = c.difference < 0 if alternative == "less" else True
-    # Where a is claimed lower: a clearly higher, or both clearly alike, speaks against it.
-    against = alternative == "less" and (c.ci[0] > 0 or within_margin(c.ci))
-    return Test(
-        f"{label_a} vs {label_b} (Mann-Whitney)",
+def group_text(label: str, runs: list[dict]) -> str:
+    """A group's outcomes, and the median best error of its runs that learned."""
+    ok = learned(runs)
+    median = f", median best error {np.median([r['best_error'] for r in ok]):.2%}" if ok else ""
+    return f"{label}: {outcome_text(runs)}{median}"
+
+
+def ratio_text(shift: float) -> str:
+    """A shift of log10 errors as a ratio of errors."""
+    if math.isfinite(shift):
+        return f"{10**shift:.3g}"
+    return "without bound: most pairs set a run that failed against one that learned"
+
+
+def comparison_tests(
+    a: np.ndarray, b: np.ndarray, label_a: str, label_b: str, claim: str, effect: str
+) -> list[Test]:
+    """Two groups of values (log errors, FAILED for failures) compared: a difference test
+    and a margin test. `claim`: "lower" (a below b), "alike", or "not lower" (a not below b
+    beyond the margin)."""
+    c = compare_groups(a, b, EQUIVALENCE, one_sided_margin=claim == "not lower")
+    pair = f"{label_a} vs {label_b}"
+    way = "lower" if c.cliffs_delta < 0 else "higher"
+    difference = Test(
+        f"{pair}, difference (Mann-Whitney)",
         c.p,
-        effect,
-        c.ci,
-        supports=supports,
-        against=against,
+        TWO_SIDED,
+        f"{effect}; error ratio (Hodges-Lehmann) {ratio_text(c.shift)}, "
+        f"Cliff's delta {c.cliffs_delta:+.2f}",
+        f"{label_a} {way} error than {label_b}",
+        toward=c.cliffs_delta < 0 if claim == "lower" else c.cliffs_delta > 0,
+        pair=pair,
     )
+    if claim == "not lower":
+        label = f"{pair}, {label_a} not lower beyond x1.25 (shifted Mann-Whitney)"
+        shows, sides = f"{label_a} not lower than {label_b} beyond x1.25", ONE_SIDED
+    else:
+        label = f"{pair}, equivalence within x1.25 (TOST, shifted Mann-Whitney)"
+        shows, sides = f"{label_a} within x1.25 of {label_b}", TOST
+    margin = Test(label, c.p_within, sides, "", shows, kind=EQUIVALENT, pair=pair)
+    return [difference, margin]
+
+
+def compare_error(
+    a: list[dict], b: list[dict], label_a: str, label_b: str, claim: str
+) -> list[Test]:
+    """Two groups of finished runs compared by best error, failures included (see scores)."""
+    for label, group in ((label_a, a), (label_b, b)):
+        if len(group) < MIN_GROUP:
+            raise TooFewRuns(f"{label}: {len(group)} finished runs, need {MIN_GROUP}")
+    effect = (
+        f"{group_text(label_a, a)}; {group_text(label_b, b)}; runs that did not learn or "
+        "diverged ranked worst"
+    )
+    return comparison_tests(scores(a), scores(b), label_a, label_b, claim, effect)
 
 
 # -- the checks: each takes the finished runs of its experiment --------------------------
@@ -143,26 +217,24 @@ def compare_error(a: list[dict], b: list[dict], label_a: str, label_b: str, alte
 
 def check_smoothness(runs: list[dict]) -> list[Test]:
     """Error changes little between neighbouring learning rates (vs a random order)."""
-    runs = need_learned(converged(paper_runs(runs)))
-    if len(runs) < 6:
-        raise TooFewRuns(f"{len(runs)} converged runs, need 6")
+    everything = paper_runs(runs)
+    ok = learned_runs(everything, need=6)
     tests = []
     for key, name in (("lr", "learning rate"), ("hidden", "hidden size")):
         others = "hidden" if key == "lr" else "lr"
-        ratio, ci, p, p_rough = smoothness(runs, key, others)
+        ratio, ci, p = smoothness(ok, key, others)
         if not math.isfinite(ratio):
             continue  # no two runs share the other setting, even after binning
         tests.append(
             Test(
-                f"error vs {name}: neighbour differences vs random order (permutation test)",
+                f"error vs {name}: neighbour differences vs a random order (permutation test)",
                 p,
+                TWO_SIDED,
                 f"neighbour/random difference ratio {ratio:.2f} [{ci[0]:.2f}, {ci[1]:.2f}] "
-                "(1 = no structure, 0 = perfectly smooth)",
-                ci,
-                supports=ratio < 1,
-                # Neighbours differ more than random pairs: rough. (The bootstrap interval
-                # cannot say so: resampled duplicates sit side by side and look smooth.)
-                against=p_rough < ALPHA,
+                "(1 = no structure, 0 = perfectly smooth; interval: delete-one jackknife) "
+                f"over the runs that learned; {outcome_text(everything)}",
+                f"error {'smoother' if ratio < 1 else 'rougher'} in {name} than a random order",
+                toward=ratio < 1,
             )
         )
     if not tests:
@@ -172,10 +244,10 @@ def check_smoothness(runs: list[dict]) -> list[Test]:
 
 def smoothness(
     runs: list[dict], key: str, within: str, permutations: int = 2000, seed: int = 0
-) -> tuple[float, tuple[float, float], float, float]:
+) -> tuple[float, tuple[float, float], float]:
     """Mean |log error difference| between runs adjacent in `key` (same `within`), as a ratio
-    to the mean over random pairs; its bootstrap interval; permutation p-values for smooth
-    (ratio below a random order's) and for rough (above)."""
+    to the mean over random pairs; its jackknife interval; the two-sided permutation p-value
+    (shuffling errors within each `within` group)."""
     y = log_errors(runs)
     x = np.log10([r[key] for r in runs])
     groups = group_values(np.log10([r[within] for r in runs]), 4)
@@ -201,13 +273,14 @@ def smoothness(
     everything = np.arange(len(y))
     observed = ratio_of(everything)
     if not math.isfinite(observed):
-        return observed, (float("nan"), float("nan")), 1.0, 1.0
+        return observed, (float("nan"), float("nan")), 1.0
     rng = np.random.default_rng(seed)
     shuffled = np.array([ratio_of(everything, rng) for _ in range(permutations)])
-    p = float((1 + np.sum(shuffled <= observed)) / (permutations + 1))
-    p_rough = float((1 + np.sum(shuffled >= observed)) / (permutations + 1))
-    ci = bootstrap_ci(lambda i: ratio_of(i.astype(int)), [everything], samples=500, seed=seed)
-    return observed, ci, p, p_rough
+    smooth, rough = tail_share(shuffled <= observed), tail_share(shuffled >= observed)
+    # The interval leaves runs out rather than drawing them twice: a bootstrap's doubled run
+    # sits beside its copy with no difference at all, and would read as smoothness.
+    ci = jackknife_ci(ratio_of, len(y))
+    return observed, ci, min(1.0, 2 * min(smooth, rough))
 
 
 def adjusted_residuals(runs: list[dict]) -> np.ndarray:
@@ -220,77 +293,95 @@ def adjusted_residuals(runs: list[dict]) -> np.ndarray:
 
 def check_no_effect(runs: list[dict], key: str, name: str) -> list[Test]:
     """Errors, adjusted for the effective learning rate, do not differ between low and high
-    values of a setting."""
-    runs = learned(converged(paper_runs(runs)))
-    values = np.array([r[key] for r in runs], dtype=float)
-    if len(np.unique(values)) < 2:
-        raise TooFewRuns(f"{name} does not vary among {len(runs)} converged runs that learned")
-    cut = np.median(values)
-    low = values <= cut if np.any(values > cut) else values < cut
-    residual = adjusted_residuals(runs)
-    a, b = residual[low], residual[~low]
-    if len(a) < MIN_GROUP or len(b) < MIN_GROUP:
-        raise TooFewRuns(
-            f"low {name}: {len(a)} runs that learned, high: {len(b)} (need {MIN_GROUP} each)"
-        )
-    c = compare_groups(b, a, f"high {name}", f"low {name}")
-    low_ci, high_ci = (10**v for v in c.ci)
-    effect = (
-        f"{name} > {cut:g} (n={c.n_a}) vs <= {cut:g} (n={c.n_b}): error ratio at equal "
-        f"effective learning rate {10**c.difference:.2f} [{low_ci:.2f}, {high_ci:.2f}], "
-        f"Cliff's delta {c.cliffs_delta:+.2f}; Welch p={c.p_welch:.2g}"
+    values of a setting. Only a measured error can be adjusted, so the halves are compared
+    among runs that learned; the outcomes of each half are reported beside."""
+    everything = paper_runs(runs)
+    ok = learned_runs(everything)
+    values = np.array([r[key] for r in ok], dtype=float)
+    cut = float(np.median(values))
+    strict = not np.any(values > cut)  # the median is the top value: low is below it
+
+    def is_low(run: dict) -> bool:
+        return run[key] < cut if strict else run[key] <= cut
+
+    below, above = ("<", ">=") if strict else ("<=", ">")
+    low_name, high_name = f"{name} {below} {cut:g}", f"{name} {above} {cut:g}"
+    low = np.array([is_low(r) for r in ok])
+    residual = adjusted_residuals(ok)
+    a, b = residual[~low], residual[low]
+    halves = (
+        f"{group_text(high_name, [r for r in everything if not is_low(r)])}; "
+        f"{group_text(low_name, [r for r in everything if is_low(r)])}"
     )
-    return [
-        Test(f"high vs low {name}, adjusted for lr/(1-momentum) (Mann-Whitney)", c.p, effect, c.ci)
-    ]
+    if len(a) < MIN_GROUP or len(b) < MIN_GROUP:
+        raise FewLearned(f"{halves}; need {MIN_GROUP} that learned in each half")
+    effect = f"{halves}; compared among runs that learned, at equal lr/(1-momentum)"
+    return comparison_tests(a, b, high_name, low_name, "alike", effect)
 
 
-def momentum_scaling(runs: list[dict], seed: int = 0) -> tuple[float, tuple[float, float], float]:
-    """Slope of log best-lr on log(1-momentum), bootstrap interval over runs, permutation p."""
-    ok = learned(converged(runs))
+def momentum_scaling(
+    runs: list[dict], samples: int = 2000, seed: int = 0
+) -> tuple[float, tuple[float, float], float, float]:
+    """Slope of log10 best lr on log10(1 - momentum) over momentum bins, its bootstrap
+    interval, and two p-values: the slope differs from 1 (two-sided), and it lies within
+    1 +- SLOPE_MARGIN (TOST).
 
-    def slope(sample: list[dict]) -> float:
-        best = best_lr_by_momentum(sample)
-        if len(best) < 2:
-            return float("nan")
-        m = np.array(sorted(best))
-        return float(np.polyfit(np.log10(1 - m), np.log10([best[v] for v in m]), 1)[0])
+    Resampled: the runs, with replacement, within each momentum bin, so each bin keeps its
+    size; bins are fixed once, from all the runs. Each resample's best rates come from its
+    own best fifth per bin. The p-values are percentile-bootstrap ones: the share of
+    resampled slopes beyond each bound."""
+    bins = group_values([r["momentum"] for r in runs])
+    log_lr = np.log10([r["lr"] for r in runs])
+    errors = np.array([r["best_error"] for r in runs])
 
-    observed = slope(ok)
+    def slope(indices: np.ndarray) -> float:
+        best = best_values_by_group(bins[indices], log_lr[indices], errors[indices])
+        momenta = np.array(sorted(best))
+        return float(np.polyfit(np.log10(1 - momenta), [best[m] for m in momenta], 1)[0])
+
     rng = np.random.default_rng(seed)
-    momenta = [r["momentum"] for r in ok]
-    shuffled = []
-    for _ in range(1000):
-        relabelled = [
-            dict(r, momentum=m) for r, m in zip(ok, rng.permutation(momenta), strict=True)
-        ]
-        shuffled.append(slope(relabelled))
-    shuffled = np.array(shuffled)
-    p = float((1 + np.sum(shuffled >= observed)) / (len(shuffled) + 1))
-    boot = []
-    for _ in range(500):
-        boot.append(slope([ok[i] for i in rng.integers(0, len(ok), len(ok))]))
-    boot = np.array(boot)
-    boot = boot[np.isfinite(boot)]
-    ci = tuple(float(v) for v in np.percentile(boot, [2.5, 97.5])) if len(boot) else (np.nan,) * 2
-    return observed, ci, p
+    boot = np.array([slope(stratified_resample(bins, rng)) for _ in range(samples)])
+    ci = tuple(float(v) for v in np.percentile(boot, [2.5, 97.5]))
+    differs = min(1.0, 2 * min(tail_share(boot <= 1), tail_share(boot >= 1)))
+    within = max(tail_share(boot <= 1 - SLOPE_MARGIN), tail_share(boot >= 1 + SLOPE_MARGIN))
+    return slope(np.arange(len(runs))), ci, differs, within
 
 
 def check_momentum_scaling(runs: list[dict]) -> list[Test]:
     """The best learning rate falls in proportion to (1 - momentum): log-log slope 1."""
-    runs = paper_runs(runs)
-    if len(best_lr_by_momentum(runs)) < 3:
-        raise TooFewRuns("needs runs that learned at three momenta (or momentum bins) or more")
-    slope, ci, p = momentum_scaling(runs)
-    test = Test(
-        "slope of log best lr on log(1 - momentum) > 0 (permutation test)",
-        p,
-        f"slope {slope:.2f} [{ci[0]:.2f}, {ci[1]:.2f}] (1/(1-momentum) scaling: slope 1)",
-        ci,
-        supports=slope > 0,
-        against=math.isfinite(ci[0]) and not ci[0] <= 1 <= ci[1],  # slope 1 ruled out
+    everything = paper_runs(runs)
+    ok = learned_runs(everything)
+    bins = len(np.unique(group_values([r["momentum"] for r in ok])))
+    if bins < 3:
+        raise FewLearned(
+            f"runs that learned at {bins} momenta (or momentum bins), need 3; "
+            f"{outcome_text(everything)}"
+        )
+    slope, ci, differs, within = momentum_scaling(ok)
+    effect = (
+        f"slope {slope:.2f} [{ci[0]:.2f}, {ci[1]:.2f}] over {bins} momentum bins "
+        "(1/(1-momentum) scaling: slope 1; resampled: the runs that learned, within each bin); "
+        f"{outcome_text(everything)}"
     )
-    return [test]
+    return [
+        Test(
+            "slope of log best lr on log(1 - momentum) differs from 1 (bootstrap)",
+            differs,
+            TWO_SIDED,
+            effect,
+            f"slope {'below' if slope < 1 else 'above'} 1",
+            pair="slope",
+        ),
+        Test(
+            f"slope within 1 +- {SLOPE_MARGIN:g} (TOST, bootstrap)",
+            within,
+            TOST,
+            "",
+            f"slope within 1 +- {SLOPE_MARGIN:g}",
+            kind=EQUIVALENT,
+            pair="slope",
+        ),
+    ]
 
 
 def by_field(runs: list[dict], **values) -> list[dict]:
@@ -302,22 +393,11 @@ def by_field(runs: list[dict], **values) -> list[dict]:
     return chosen
 
 
-def check_output(runs: list[dict], alternative: str) -> list[Test]:
-    """Softmax vs logistic outputs, over every type and learning rate of a sweep.
-
-    The two-sided (no difference) form looks only at runs that learned."""
-    runs = need_learned(measured(paper_runs(runs)))
-    if alternative == "two-sided":
-        runs = learned(runs)
-    return [
-        compare_error(
-            by_field(runs, output="softmax"),
-            by_field(runs, output="logistic"),
-            "softmax",
-            "logistic",
-            alternative,
-        )
-    ]
+def check_output(runs: list[dict], claim: str) -> list[Test]:
+    """Softmax vs logistic outputs, over every type and learning rate of a sweep."""
+    runs = paper_runs(runs)
+    softmax, logistic = by_field(runs, output="softmax"), by_field(runs, output="logistic")
+    return compare_error(softmax, logistic, "softmax", "logistic", claim)
 
 
 def check_batch_effect(runs: list[dict]) -> list[Test]:
@@ -331,69 +411,70 @@ def check_momentum_effect(runs: list[dict]) -> list[Test]:
 
 
 def check_output_alike(runs: list[dict]) -> list[Test]:
-    """Softmax and logistic outputs reach the same error (two-sided, runs that learned)."""
-    return check_output(runs, "two-sided")
+    """Softmax and logistic outputs reach the same error."""
+    return check_output(runs, "alike")
 
 
 def check_softmax_better(runs: list[dict]) -> list[Test]:
     """Softmax outputs reach a lower error than logistic ones."""
-    return check_output(runs, "less")
+    return check_output(runs, "lower")
 
 
 def check_peepholes(runs: list[dict]) -> list[Test]:
-    """LSTM (peepholes) vs NPLSTM, among runs that learned: do peepholes lower the error?"""
-    runs = learned(need_learned(paper_runs(runs)))
-    return [
-        compare_error(
-            by_field(runs, cell="LSTM"), by_field(runs, cell="NPLSTM"), "LSTM", "NPLSTM", "less"
-        )
-    ]
+    """LSTM (peepholes) vs NPLSTM: peepholes do not lower the error beyond x1.25."""
+    runs = paper_runs(runs)
+    return compare_error(
+        by_field(runs, cell="LSTM"), by_field(runs, cell="NPLSTM"), "LSTM", "NPLSTM", "not lower"
+    )
 
 
 def check_standard_nonlinearities(runs: list[dict]) -> list[Test]:
-    """Standard tanh types (LSTM, NPLSTM) against each linear or ReLU type."""
-    runs = need_learned(measured(paper_runs(runs)))
+    """Standard tanh types (LSTM, NPLSTM) against each linear or ReLU type: a type with too
+    few runs leaves the claim untested (no data), it is not left out."""
+    runs = paper_runs(runs)
     standard = by_field(runs, cell=("LSTM", "NPLSTM"))
     others = sorted({r["cell"] for r in runs} - {"LSTM", "NPLSTM"})
     if not others:
         raise TooFewRuns("no linear or ReLU types in the sweep")
     return [
-        compare_error(standard, by_field(runs, cell=cell), "LSTM/NPLSTM", cell, "less")
+        test
         for cell in others
-        if len(by_field(runs, cell=cell)) >= MIN_GROUP
+        for test in compare_error(standard, by_field(runs, cell=cell), "LSTM/NPLSTM", cell, "lower")
     ]
 
 
 def check_bidi_ctc(runs: list[dict]) -> list[Test]:
     """BIDI with CTC against every other architecture/target condition on MNIST."""
-    runs = need_learned(measured(paper_runs(runs)))
+    runs = paper_runs(runs)
     best = [r for r in runs if architecture_label(r) == "BIDI ctc"]
     labels = sorted({architecture_label(r) for r in runs} - {"BIDI ctc"})
+    if not labels:
+        raise TooFewRuns("no architecture/target condition besides BIDI ctc")
     return [
-        compare_error(
-            best, [r for r in runs if architecture_label(r) == label], "BIDI ctc", label, "less"
-        )
+        test
         for label in labels
+        for test in compare_error(
+            best, [r for r in runs if architecture_label(r) == label], "BIDI ctc", label, "lower"
+        )
     ]
 
 
 def check_bidi_lines(runs: list[dict]) -> list[Test]:
     """BIDI against LSTM1 on text lines."""
-    runs = need_learned(measured(paper_runs(runs)))
-    return [
-        compare_error(
-            by_field(runs, direction="bidi"),
-            by_field(runs, direction="uni"),
-            "BIDI",
-            "LSTM1",
-            "less",
-        )
-    ]
+    runs = paper_runs(runs)
+    return compare_error(
+        by_field(runs, direction="bidi"), by_field(runs, direction="uni"), "BIDI", "LSTM1", "lower"
+    )
+
+
+def finite_points(curve: list[dict]) -> list[dict]:
+    """The evaluations of a curve that measured an error."""
+    return [p for p in curve if p["test_error"] is not None and math.isfinite(p["test_error"])]
 
 
 def late_slope(curve: list[dict], tail: float = 1 / 3) -> float:
     """Slope of log10 test error on log10 samples over the last part of a curve."""
-    points = [p for p in curve if p["samples"] > 0 and np.isfinite(p["test_error"])]
+    points = [p for p in finite_points(curve) if p["samples"] > 0]
     if len(points) < 4:
         return float("nan")
     x = np.log10([p["samples"] for p in points])
@@ -407,10 +488,10 @@ def late_slope(curve: list[dict], tail: float = 1 / 3) -> float:
 def check_eventual_divergence(runs: list[dict]) -> list[Test]:
     """Late in long runs the test error rises: late log-log slope > 0 across runs.
 
-    Curves still falling at the end do not contradict the claim: "eventually" lies beyond
-    any run that stopped while it was still improving."""
-    runs = need_learned(converged(paper_runs(runs)))
-    slopes = np.array([late_slope(r["curve"]) for r in runs])
+    One-sided: curves still falling at the end do not contradict the claim, as "eventually"
+    lies beyond any run that stopped while it was still improving."""
+    everything = paper_runs(runs)
+    slopes = np.array([late_slope(r["curve"]) for r in learned_runs(everything)])
     slopes = slopes[np.isfinite(slopes)]
     if len(slopes) < MIN_GROUP:
         raise TooFewRuns(f"{len(slopes)} runs with curves of four points or more")
@@ -419,47 +500,60 @@ def check_eventual_divergence(runs: list[dict]) -> list[Test]:
     rising = float(np.mean(slopes > 0))
     effect = (
         f"median late slope {np.median(slopes):+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}] "
-        f"(log error per log sample), {rising:.0%} of {len(slopes)} runs rising"
+        f"(log error per log sample), {rising:.0%} of {len(slopes)} runs that learned rising; "
+        f"{outcome_text(everything)}"
     )
-    return [Test("late slope > 0 (Wilcoxon signed-rank)", p, effect, ci, np.median(slopes) > 0)]
+    return [
+        Test("late slope > 0 (Wilcoxon signed-rank)", p, ONE_SIDED, effect, "late error rising")
+    ]
+
+
+def still_improving(run: dict) -> bool:
+    """Whether a run's best error came at its last evaluation: when it would have turned is
+    censored, at its last evaluation or later."""
+    points = finite_points(run.get("curve") or [])
+    last = max(p["samples"] for p in points) if points else run["samples_seen"]
+    return run["best_samples"] >= last
 
 
 def check_lr_divergence_time(runs: list[dict]) -> list[Test]:
-    """Lower learning rates reach their best (and start to diverge) later."""
-    runs = need_learned(converged(paper_runs(runs)))
-    if len(runs) < 4 or len({r["lr"] for r in runs}) < 2:
-        raise TooFewRuns("needs four converged runs at two learning rates or more")
-    lr = np.log10([r["lr"] for r in runs])
-    when = np.log10([max(r["best_samples"], 1) for r in runs])
-    rho, p = stats.spearmanr(lr, when, alternative="less")
-    ci = bootstrap_ci(
-        lambda i: stats.spearmanr(lr[i.astype(int)], when[i.astype(int)])[0],
-        [np.arange(len(runs))],
-        samples=500,
+    """Lower learning rates reach their best (and start to diverge) later.
+
+    A run still improving at its last evaluation has not turned yet: its time is censored.
+    Kendall's tau counts a pair of runs only where the order of their turns is known."""
+    everything = paper_runs(runs)
+    ok = learned_runs(everything, need=4)
+    if len({r["lr"] for r in ok}) < 2:
+        raise FewLearned(f"runs that learned at one learning rate; {outcome_text(everything)}")
+    lr = np.log10([r["lr"] for r in ok])
+    when = np.log10([max(r["best_samples"], 1) for r in ok])
+    turned = np.array([not still_improving(r) for r in ok])
+    tau, p = permutation_p(lambda x: censored_kendall(x, when, turned), lr)
+    effect = (
+        f"Kendall's tau(lr, samples at best error) {tau:+.2f}; {int(np.sum(~turned))} of "
+        f"{len(ok)} runs that learned were still improving at their last evaluation "
+        f"(censored); {outcome_text(everything)}"
     )
-    effect = f"Spearman rho(lr, samples at best error) {rho:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+    way = "lower" if tau < 0 else "higher"
     return [
         Test(
-            "lower lr, later best (Spearman)",
-            float(np.nan_to_num(p, nan=1.0)),
+            "lower lr, later best (Kendall's tau for censored times, permutation test)",
+            p,
+            TWO_SIDED,
             effect,
-            ci,
-            rho < 0,
-            against=ci[0] > 0,  # higher rates clearly reach their best later
+            f"{way} learning rates reach their best later",
+            toward=tau < 0,
         )
     ]
 
 
 def check_user_cell(runs: list[dict], cell: str) -> list[Test]:
-    """A compared cell against NPLSTM (same output layers), among the protocol's runs that
-    learned: a claim of no difference, like the paper's other ones."""
-    need_learned(runs)
-    theirs = [r for r in learned(runs) if (parse_compare_sweep(r["sweep"]) or ("", ""))[1] == cell]
+    """A compared cell against NPLSTM (same output layers), every finished run counted: a
+    claim of no difference, like the paper's other ones."""
+    theirs = [r for r in runs if (parse_compare_sweep(r["sweep"]) or ("", ""))[1] == cell]
     outputs = {r["output"] for r in theirs}
-    reference = [
-        r for r in learned(paper_runs(runs)) if r["cell"] == "NPLSTM" and r["output"] in outputs
-    ]
-    return [compare_error(theirs, reference, f"{cell} (learned)", "NPLSTM", "two-sided")]
+    reference = [r for r in paper_runs(runs) if r["cell"] == "NPLSTM" and r["output"] in outputs]
+    return compare_error(theirs, reference, cell, "NPLSTM", "alike")
 
 
 def user_checks(runs: list[dict], protocol: str) -> list[tuple[Check, str]]:
@@ -484,34 +578,28 @@ def user_checks(runs: list[dict], protocol: str) -> list[tuple[Check, str]]:
 
 
 def verdict(rule: str, tests: list[Test]) -> tuple[str, str]:
-    """The verdict a rule gives once every test has its corrected p-value, and why."""
+    """The verdict once every test has its corrected p-value, and why: contradicted when a
+    test decides against the claim, confirmed when every comparison has one deciding for it."""
     if not tests:
         return NO_DATA, "no test could be made"
-    decided = [t for t in tests if t.significant and t.supports]
-    if rule in ("effect", "scaling"):
-        against = [t.label for t in tests if t.against]
-        if against:
-            return CONTRADICTED, "the interval decides against the claim: " + "; ".join(against)
-        if len(decided) == len(tests):
-            if rule == "scaling":
-                return CONFIRMED, "significant slope, and its interval holds 1"
-            return CONFIRMED, f"all {len(tests)} tests significant in the claimed direction"
-        return INCONCLUSIVE, (
-            f"{len(decided)} of {len(tests)} tests significant in the claimed direction, "
-            "none decided against"
-        )
-    if rule == "not_better":  # contradicted only by a significant improvement
-        if decided:
-            return CONTRADICTED, "a significant improvement"
-        if all(t.ci[0] >= -EQUIVALENCE for t in tests):
-            return CONFIRMED, "an improvement beyond x1.25 is ruled out"
-        return INCONCLUSIVE, "no significant improvement, but one beyond x1.25 is not ruled out"
-    # "null": any real difference contradicts it; equivalence confirms it
-    if any(t.significant for t in tests):
-        return CONTRADICTED, "a significant difference"
-    if all(within_margin(t.ci) for t in tests):
-        return CONFIRMED, "no significant difference, and the interval lies within x1.25"
-    return INCONCLUSIVE, "no significant difference, but the interval is wider than x1.25"
+    said = [(t, t.decides(rule)) for t in tests]
+    against = [t.shows for t, d in said if d == CONTRADICTED]
+    if against:
+        return CONTRADICTED, "decided against the claim: " + "; ".join(against)
+    pairs = {t.pair or t.label for t in tests}
+    decided = [t for t, d in said if d == CONFIRMED]
+    if {t.pair or t.label for t in decided} == pairs:
+        return CONFIRMED, "decided for the claim: " + "; ".join(t.shows for t in decided)
+    count = len({t.pair or t.label for t in decided})
+    return INCONCLUSIVE, f"{count} of {len(pairs)} comparisons decided for the claim, none against"
+
+
+def evidence_line(test: Test) -> str:
+    """A test in words: its label, effect, p-value with its sides, and Holm-adjusted p."""
+    effect = f"{test.effect}; " if test.effect else ""
+    return (
+        f"{test.label}: {effect}p={test.p:.2g} ({test.sides}; Holm-adjusted {test.p_adjusted:.2g})"
+    )
 
 
 def evaluate_findings(jobs: Iterable[tuple[Check, str, list[dict]]]) -> list[Finding]:
@@ -526,6 +614,8 @@ def evaluate_findings(jobs: Iterable[tuple[Check, str, list[dict]]]) -> list[Fin
             finding.tests = check.run(runs)
         except MissingData as error:
             finding.note = str(error)
+        except FewLearned as error:
+            finding.verdict, finding.note = INCONCLUSIVE, f"too few runs learned: {error}"
         except TooFewRuns as error:
             finding.note = f"too few runs to test: {error}"
         findings.append(finding)
@@ -533,10 +623,9 @@ def evaluate_findings(jobs: Iterable[tuple[Check, str, list[dict]]]) -> list[Fin
     for test, adjusted in zip(every, holm([t.p for t in every]) if every else [], strict=True):
         test.p_adjusted = adjusted
     for finding in findings:
+        if not finding.tests:
+            finding.evidence = finding.note
+            continue
         finding.verdict, reason = verdict(finding.rule, finding.tests)
-        details = "; ".join(
-            f"{t.label}: {t.effect}; p={t.p:.2g}, Holm-adjusted p={t.p_adjusted:.2g}"
-            for t in finding.tests
-        )
-        finding.evidence = f"{reason}. {details}" if finding.tests else finding.note
+        finding.evidence = f"{reason}. " + "; ".join(evidence_line(t) for t in finding.tests)
     return findings
