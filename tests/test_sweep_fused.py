@@ -135,8 +135,8 @@ def test_only_runs_of_one_shape_are_fused():
     small = [dataclasses.replace(base, hidden=50, batch_size=1, lr=0.01 * i) for i in range(1, 21)]
     assert [len(t) for t in make_tasks(small, 16)] == [16, 4]
     # where a step is big, fusing loses to the runs alone (MAX_FUSED_WORK): fewer, or none
-    mid = [dataclasses.replace(c, hidden=200) for c in small[:4]]
-    assert [len(t) for t in make_tasks(mid, 16)] == [2, 2]
+    mid = [dataclasses.replace(c, hidden=200) for c in small[:8]]
+    assert [len(t) for t in make_tasks(mid, 16)] == [5, 3]
     wide = [dataclasses.replace(c, hidden=500) for c in small[:4]]
     assert [len(t) for t in make_tasks(wide, 16)] == [1, 1, 1, 1]
     reference = dataclasses.replace(base, impl="reference")

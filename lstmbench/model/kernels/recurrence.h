@@ -351,23 +351,36 @@ std::vector<torch::Tensor> forward(torch::Tensor x, torch::Tensor w_ih, torch::T
     T_* c_data = c.data_ptr<T_>();
     T_* y_data = y.data_ptr<T_>();
     const int64_t rows = K * B;  // one step's rows, run by run
-    for (int64_t t = 0; t < T; ++t) {
-      if (t > 0 && B <= kSmallBatch) {
-        for (int64_t k = 0; k < K; ++k) {
-          accumulate_product_transposed<T_>(a_data + (t * K + k) * B * row,
-                                            y_data + ((t - 1) * K + k) * B * H,
-                                            w_data + k * row * H, B, row, H);
-        }
-      } else if (t > 0 && K == 1) {  // a plain product: no batched-product dispatch
-        acts[t][0].addmm_(y[t - 1][0], w_hh_t[0]);
-      } else if (t > 0) {
-        acts.select(0, t).baddbmm_(y.select(0, t - 1), w_hh_t);
-      }
-      for (int64_t kb = 0; kb < rows; ++kb) {
+    // The gate arithmetic of runs [k0, k1) at step t.
+    auto gates = [&](int64_t t, int64_t k0, int64_t k1) {
+      for (int64_t kb = k0 * B; kb < k1 * B; ++kb) {
         const T_* c_prev = t > 0 ? c_data + ((t - 1) * rows + kb) * H : s.zeros.data();
         const T_* peep_k = peep_data ? peep_data + (kb / B) * peep_size : nullptr;
         forward_row<T_>(L, a_data + (t * rows + kb) * row, c_prev, c_data + (t * rows + kb) * H,
                         y_data + (t * rows + kb) * H, peep_k, s);
+      }
+    };
+    if (B <= kSmallBatch) {
+      // Run by run, so that each run's recurrent weights stay in the cache through its time
+      // loop; step by step, all K runs' weights would stream through it at every step.
+      for (int64_t k = 0; k < K; ++k) {
+        for (int64_t t = 0; t < T; ++t) {
+          if (t > 0) {
+            accumulate_product_transposed<T_>(a_data + (t * K + k) * B * row,
+                                              y_data + ((t - 1) * K + k) * B * H,
+                                              w_data + k * row * H, B, row, H);
+          }
+          gates(t, k, k + 1);
+        }
+      }
+    } else {
+      for (int64_t t = 0; t < T; ++t) {
+        if (t > 0 && K == 1) {  // a plain product: no batched-product dispatch
+          acts[t][0].addmm_(y[t - 1][0], w_hh_t[0]);
+        } else if (t > 0) {
+          acts.select(0, t).baddbmm_(y.select(0, t - 1), w_hh_t);
+        }
+        gates(t, 0, K);
       }
     }
   });
@@ -404,28 +417,41 @@ std::vector<torch::Tensor> backward(torch::Tensor dy, torch::Tensor x, torch::Te
     T_* dc_data = dc.data_ptr<T_>();
     T_* dyt_data = dy_t.data_ptr<T_>();
     const T_* dy_data = dy.data_ptr<T_>();
-    for (int64_t t = T - 1; t >= 0; --t) {
-      if (t == T - 1) {
-        dy_t.copy_(dy.select(0, t));
-      } else if (B <= kSmallBatch) {
-        std::copy(dy_data + t * rows * H, dy_data + (t + 1) * rows * H, dyt_data);
-        for (int64_t k = 0; k < K; ++k) {
-          accumulate_product<T_>(dyt_data + k * B * H, dz_data + ((t + 1) * K + k) * B * row,
-                                 w_data + k * row * H, B, H, row);
-        }
-      } else if (K == 1) {
-        auto out = dy_t[0];
-        at::addmm_out(out, dy[t][0], dz[t + 1][0], w_hh[0]);
-      } else {
-        at::baddbmm_out(dy_t, dy.select(0, t), dz.select(0, t + 1), w_hh);
-      }
-      for (int64_t kb = 0; kb < rows; ++kb) {
+    // The gate arithmetic backward of runs [k0, k1) at step t, dy_t holding their dy.
+    auto gates = [&](int64_t t, int64_t k0, int64_t k1) {
+      for (int64_t kb = k0 * B; kb < k1 * B; ++kb) {
         const T_* c_prev = t > 0 ? c_data + ((t - 1) * rows + kb) * H : s.zeros.data();
         const int64_t peep_at = (kb / B) * peep_size;
         backward_row<T_>(L, a_data + (t * rows + kb) * row, c_prev, c_data + (t * rows + kb) * H,
                          dyt_data + kb * H, dc_data + kb * H, dz_data + (t * rows + kb) * row,
                          peep_data ? peep_data + peep_at : nullptr,
                          dpeep_data ? dpeep_data + peep_at : nullptr, s);
+      }
+    };
+    if (B <= kSmallBatch) {  // run by run, as in the forward pass
+      for (int64_t k = 0; k < K; ++k) {
+        T_* dyt_k = dyt_data + k * B * H;
+        for (int64_t t = T - 1; t >= 0; --t) {
+          const T_* dy_k = dy_data + (t * K + k) * B * H;
+          std::copy(dy_k, dy_k + B * H, dyt_k);
+          if (t < T - 1) {
+            accumulate_product<T_>(dyt_k, dz_data + ((t + 1) * K + k) * B * row,
+                                   w_data + k * row * H, B, H, row);
+          }
+          gates(t, k, k + 1);
+        }
+      }
+    } else {
+      for (int64_t t = T - 1; t >= 0; --t) {
+        if (t == T - 1) {
+          dy_t.copy_(dy.select(0, t));
+        } else if (K == 1) {
+          auto out = dy_t[0];
+          at::addmm_out(out, dy[t][0], dz[t + 1][0], w_hh[0]);
+        } else {
+          at::baddbmm_out(dy_t, dy.select(0, t), dz.select(0, t + 1), w_hh);
+        }
+        gates(t, 0, K);
       }
     }
   });
