@@ -1,11 +1,12 @@
 """Fused runs: runs that differ only in learning rate, momentum or seed, trained together.
 
 K such runs share every tensor shape, so their networks are stacked (model.fused.FusedNets)
-and go through one fused recurrence call per layer and direction, one output-layer product,
-one CTC alignment over all K*B sequences and one SGD update of the stacked parameters, each
-run with its own learning rate and momentum. Each run starts from the weights of its own
-seed and sees the samples of its own seed, in order; the results agree with the run trained
-alone to float rounding (tests/test_sweep_fused.py).
+and trained as one: on the CPU a stretch of training steps is one C++ call (the recurrent
+layers, the output layer, one CTC alignment over all K*B sequences, backward, and SGD of the
+stacked parameters with each run's own learning rate and momentum); elsewhere the same step
+is torch operations and autograd. A run alone is a group of one. Each run starts from the
+weights of its own seed and sees the samples of its own seed, in order; the results agree
+with the run trained alone to float rounding (tests/test_sweep_fused.py).
 """
 
 from __future__ import annotations
@@ -53,7 +54,14 @@ def step_work(config: RunConfig) -> int:
 
 
 def group_size(config: RunConfig, fuse: int) -> int:
-    """How many runs like this one to fuse, at most `fuse`."""
+    """How many runs like this one to fuse, at most `fuse`.
+
+    Text lines train alone: a line is hundreds of steps, so the per-step costs fusing shares
+    are already small beside the recurrence, and fused line runs measured slower than alone
+    (benchmarks/fused_speed.py --lines, one seed: batch 1 K=8 0.87x, batch 10 K=8 0.71x).
+    """
+    if config.dataset.partition(":")[0] not in FIXED_LENGTH_DATASETS:
+        return 1
     return max(1, min(fuse, MAX_FUSED_WORK // step_work(config)))
 
 
