@@ -40,14 +40,21 @@ inline bool finite_bits(double v) {
   return (bits & kExponent) != kExponent;
 }
 
-// Whether every value of a float or double tensor is finite, by its bits.
+inline bool finite_bits(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  constexpr uint32_t kExponent = 0x7f800000U;
+  return (bits & kExponent) != kExponent;
+}
+
+// Whether every value of a contiguous float or double tensor is finite, by its bits.
 inline bool all_finite(const torch::Tensor& t) {
-  const auto values = t.to(torch::kFloat64).contiguous();
-  const double* data = values.data_ptr<double>();
-  for (int64_t j = 0; j < values.numel(); ++j) {
-    if (!finite_bits(data[j])) return false;
-  }
-  return true;
+  bool finite = true;
+  AT_DISPATCH_FLOATING_TYPES(t.scalar_type(), "all_finite", [&] {
+    const scalar_t* data = t.data_ptr<scalar_t>();
+    for (int64_t j = 0; j < t.numel() && finite; ++j) finite = finite_bits(data[j]);
+  });
+  return finite;
 }
 
 // ctc.cpp's alignment, (log_probs (T, B, C), targets, input lengths, target lengths) ->
