@@ -30,7 +30,13 @@ def add_commands(subparsers) -> None:
     reproduce = subparsers.add_parser(
         "reproduce", help="run every paper experiment at one scale, then write the report"
     )
-    reproduce.add_argument("--scale", choices=SCALES, default="tiny", help="(default: tiny)")
+    reproduce.add_argument("--scale", choices=SCALES, help="a fixed scale (default: tiny)")
+    reproduce.add_argument(
+        "--budget",
+        help="instead of a scale: plan every experiment to end within this wall time on this "
+        "machine, e.g. 15m, 2h or 1h30m (a plan file beside --db; run again to resume; "
+        "default --db results-budget.db, --out report-budget)",
+    )
     reproduce.add_argument(
         "--only", action="append", choices=list(SPECS), help="only this spec; repeatable"
     )
@@ -122,10 +128,10 @@ def run_specs(specs: list, store, options) -> list[str]:
     return problems
 
 
-def _finish(store, out: str, problems: list[str], start: float) -> int:
+def _finish(store, out: str, problems: list[str], start: float, sections=None) -> int:
     from lstmbench.analysis.report import write_report
 
-    written = write_report(store, out, sys.argv)
+    written = write_report(store, out, sys.argv, sections)
     print_written(written)
     print(f"total {time.perf_counter() - start:.0f} s; open {written.html} in a browser")
     for problem in problems:
@@ -137,6 +143,11 @@ def _reproduce(args: argparse.Namespace) -> int:
     from lstmbench.model.cells import load_plugins
     from lstmbench.sweep.spec import load_spec
 
+    if args.budget is not None:
+        from lstmbench.cli.budget import reproduce_budget
+
+        return reproduce_budget(args)
+    args.scale = args.scale or "tiny"
     start = time.perf_counter()
     load_plugins(args.plugin)
     specs = [load_spec(name) for name in (args.only or SPECS)]
