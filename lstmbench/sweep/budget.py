@@ -8,7 +8,8 @@ there are:
 - calibration: estimate.py times every configuration group of the experiment; a run's cost
   is then its training samples times the fused seconds per sample, plus its evaluations;
 - run length: the longest of LADDER at which the pilot and two rounds of MIN_RUNS main runs
-  per learning-rate group fit the experiment's share of the budget;
+  per learning-rate group fit the experiment's share of the budget; an experiment that
+  would get runs too short to learn is deferred, and its share goes to the others;
 - learning-rate groups: the settings a learning rate's effect depends on (cell, output,
   direction, target, and momentum where it is drawn, in MOMENTUM_BINS). A pilot tries
   PILOT_POINTS rates across the paper's range per group; the main runs of a group draw
@@ -38,6 +39,8 @@ from lstmbench.training.config import RunConfig
 
 BUDGET_SCALE = "budget"  # the scale budgeted sweeps are stored under
 LADDER = (1_000, 2_500, 5_000, 10_000, 20_000, 40_000, 60_000, 120_000, 240_000, 600_000)
+# At batch 1 on MNIST, runs shorter than this rarely leave the all-blank plateau.
+MIN_SAMPLES = 10_000
 PILOT_POINTS = 5
 MIN_RUNS = 6  # main runs per learning-rate group and round: MIN_GROUP of findings, twice
 ROUND_SHARES = (0.5, 0.5)
@@ -333,38 +336,46 @@ def usable_core_seconds(plan: Plan, wall_seconds: float) -> float:
 
 def choose_lengths(plan: Plan, core_seconds: float) -> None:
     """Run length per experiment: the longest of LADDER at which its pilot and two rounds of
-    MIN_RUNS runs per group fit an equal share of `core_seconds`. An experiment that does
-    not fit at the shortest length is left out, and its share goes to the others."""
+    MIN_RUNS runs per group fit an equal share of `core_seconds`.
+
+    Runs shorter than MIN_SAMPLES rarely learn, so while an experiment would get shorter
+    ones and others are planned too, the dearest experiment (by the cost of its runs at
+    MIN_SAMPLES) is deferred and its share goes to the rest: the budget goes to the claims
+    it can decide. A lone experiment runs at whatever length fits."""
     candidates = [e for e in plan.experiments if e.cost is not None]
+    for experiment in plan.experiments:
+        experiment.samples = 0
+    wanted = {e.spec: _runs_per_experiment(e) * e.cost.run_seconds(MIN_SAMPLES) for e in candidates}
     while candidates:
         share = core_seconds / len(candidates)
-        unfit = []
         for experiment in candidates:
-            runs_per_group = PILOT_POINTS + len(ROUND_SHARES) * MIN_RUNS
-            runs = runs_per_group * len(experiment.groups)
+            runs = _runs_per_experiment(experiment)
             fitting = [s for s in LADDER if runs * experiment.cost.run_seconds(s) <= share]
-            if fitting:
-                experiment.samples = fitting[-1]
-                experiment.note = (
-                    f"{experiment.samples:,} samples a run: the longest at which "
-                    f"{runs} runs ({PILOT_POINTS} pilot and {len(ROUND_SHARES)}x{MIN_RUNS} "
-                    f"main per group) fit its share, {share / 3600:.2g} core-hours"
-                )
-            else:
-                unfit.append(experiment)
-        if not unfit:
-            return
-        for experiment in unfit:
-            shortest = runs_per_group * len(experiment.groups)
-            need = shortest * experiment.cost.run_seconds(LADDER[0]) / 3600
-            experiment.samples = 0
+            experiment.samples = fitting[-1] if fitting else 0
             experiment.note = (
-                f"not run: even at {LADDER[0]:,} samples a run its {shortest} runs need "
-                f"{need:.2g} core-hours, more than its share; give a larger --budget"
+                f"{experiment.samples:,} samples a run: the longest at which its {runs} runs "
+                f"({PILOT_POINTS} pilot and {len(ROUND_SHARES)}x{MIN_RUNS} main per group) fit "
+                f"its share, {share / 3600:.2g} core-hours"
             )
-            candidates.remove(experiment)
-        for experiment in candidates:
-            experiment.samples = 0
+        short = [e for e in candidates if e.samples < MIN_SAMPLES]
+        if not short or (len(candidates) == 1 and candidates[0].samples):
+            return
+        dearest = max(candidates, key=lambda e: wanted[e.spec])
+        dearest.samples = 0
+        need = len(candidates) * wanted[dearest.spec] / (plan.cores * USABLE)
+        dearest.note = (
+            f"deferred: its {_runs_per_experiment(dearest)} runs of {MIN_SAMPLES:,} samples "
+            f"need {wanted[dearest.spec] / 3600:.2g} core-hours, more than its share; the "
+            f"budget went to experiments that can decide their claims (about "
+            f"--budget {format_duration(need + REPORT_SECONDS + plan.calibration_seconds)} "
+            "plans it)"
+        )
+        candidates.remove(dearest)
+
+
+def _runs_per_experiment(experiment: ExperimentPlan) -> int:
+    """Pilot and the least main runs an experiment is planned with."""
+    return (PILOT_POINTS + len(ROUND_SHARES) * MIN_RUNS) * len(experiment.groups)
 
 
 def allocate_round(plan: Plan, number: int, core_seconds: float, open_specs: list[str]) -> Round:
