@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -152,15 +153,27 @@ def _on_mnist(spec) -> bool:
     return spec.fixed.get("dataset", "mnist").partition(":")[0] == "mnist"
 
 
-def _options_for(spec, options):
-    """--data names the MNIST folder: only MNIST experiments get it."""
-    return options if _on_mnist(spec) else dataclasses.replace(options, data_path=None)
+def _options_for(spec, options, pending: int = 0):
+    """--data names the MNIST folder: only MNIST experiments get it. Packs no larger than
+    an equal share of the pending runs per worker: a pilot's five runs in one fused task
+    would leave the other workers idle."""
+    data = options.data_path if _on_mnist(spec) else None
+    pack = max(1, min(options.pack, math.ceil(pending / options.workers))) if pending else 1
+    return dataclasses.replace(options, data_path=data, pack=pack)
+
+
+def _train(name: str, source: dict, configs: list, spec, store, options, executor) -> int:
+    """Queue the runs in a sweep (those it holds are kept) and train the pending ones;
+    returns how many were pending."""
+    from lstmbench.sweep.runner import execute, register
+
+    pending = register(name, source, configs, store, _options_for(spec, options))
+    execute(name, pending, store, _options_for(spec, options, len(pending)), executor)
+    return len(pending)
 
 
 def run_pilot(plan: Plan, specs: dict, store, options, executor, problems: list) -> None:
     """Train every group's pilot (once; a resumed plan only finishes it) and choose bands."""
-    from lstmbench.sweep.runner import execute, register
-
     started = time.monotonic()
     for experiment in plan.experiments:
         if not experiment.planned or all(g.band is not None for g in experiment.groups):
@@ -175,8 +188,7 @@ def run_pilot(plan: Plan, specs: dict, store, options, executor, problems: list)
         print(f"pilot of {spec.name}: {len(every)} runs", flush=True)
         source = {"name": sweep, "description": f"learning-rate pilot of {spec.name}"}
         try:
-            pending = register(sweep, source, every, store, _options_for(spec, options))
-            execute(sweep, pending, store, _options_for(spec, options), executor)
+            _train(sweep, source, every, spec, store, options, executor)
         except UserError as error:
             problems.append(str(error))
             continue
@@ -207,8 +219,6 @@ def run_round(
     plan: Plan, number: int, specs: dict, store, options, executor, clock, problems
 ) -> None:
     """Allocate round `number` (unless a resumed plan has it) and train its runs."""
-    from lstmbench.sweep.runner import execute, register
-
     if len(plan.rounds) < number:
         still = open_experiments(plan, store)
         left = clock.left(plan.budget) - REPORT_SECONDS
@@ -233,11 +243,9 @@ def run_round(
             for i, g in enumerate(experiment.groups)
             for c in main_configs(spec, i, g.key, tuple(g.band), g.runs, experiment.samples)
         ]
+        print(f"round {number}, {spec.name}: {len(configs)} runs in all", flush=True)
         try:
-            pending = register(spec.name, spec.source, configs, store, _options_for(spec, options))
-            if pending:
-                print(f"round {number}, {spec.name}: {len(pending)} runs to train", flush=True)
-            execute(spec.name, pending, store, _options_for(spec, options), executor)
+            _train(spec.name, spec.source, configs, spec, store, options, executor)
         except UserError as error:
             problems.append(str(error))
     round_.done = True

@@ -360,6 +360,14 @@ def choose_lengths(plan: Plan, core_seconds: float) -> None:
         short = [e for e in candidates if e.samples < MIN_SAMPLES]
         if not short or (len(candidates) == 1 and candidates[0].samples):
             return
+        if len(candidates) == 1:
+            [lone] = candidates
+            lone.note = (
+                f"not run: even at {LADDER[0]:,} samples a run its "
+                f"{_runs_per_experiment(lone)} runs need more than the budget; give a larger "
+                "--budget"
+            )
+            return
         dearest = max(candidates, key=lambda e: wanted[e.spec])
         dearest.samples = 0
         need = len(candidates) * wanted[dearest.spec] / (plan.cores * USABLE)

@@ -1,0 +1,268 @@
+"""Budgeted reproduction: durations, the plan against measured speeds, the pilot's band, the
+power calculation against simulation, resuming, and rounds that skip decided experiments."""
+
+import json
+import math
+import sqlite3
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band
+from lstmbench.analysis.power import difference_n, margin_n
+from lstmbench.analysis.stats import equivalence_p, mann_whitney
+from lstmbench.cli.main import main
+from lstmbench.errors import UserError
+from lstmbench.sweep.budget import (
+    LADDER,
+    MIN_RUNS,
+    MIN_SAMPLES,
+    PILOT_POINTS,
+    ROUND_SHARES,
+    Cost,
+    ExperimentPlan,
+    GroupPlan,
+    Plan,
+    allocate_round,
+    choose_lengths,
+    load_plan,
+    main_configs,
+    parse_duration,
+    planned_core_seconds,
+)
+from lstmbench.sweep.spec import load_spec
+
+# -- durations --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("15m", 900), ("2h", 7200), ("90s", 90), ("1h30m", 5400), ("1.5h", 5400), (" 20S ", 20)],
+)
+def test_durations_parse(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("", "not a duration"),
+        ("15", "not a duration"),
+        ("15x", "not a duration"),
+        ("m", "not a duration"),
+        ("-5m", "not a duration"),
+        ("1h1h", "unit twice"),
+        ("0m", "no time at all"),
+    ],
+)
+def test_bad_durations_say_what_and_how(text, says):
+    with pytest.raises(UserError) as error:
+        parse_duration(text)
+    assert says in str(error.value)
+    assert "e.g." in str(error.value)  # how to fix it
+
+
+def test_bad_budget_on_the_command_line_is_one_message(capsys):
+    assert main(["reproduce", "--budget", "soon"]) != 0
+    err = capsys.readouterr().err
+    assert "--budget 'soon' is not a duration" in err
+    assert "Traceback" not in err
+
+
+# -- the plan against speeds ----------------------------------------------------------
+
+
+def constructed_plan() -> Plan:
+    """Three experiments with made-up speeds (core-seconds per sample and per evaluated sample)."""
+    plan = Plan(budget=900, workers=2, threads=1, specs=["cheap", "dear", "impossible"])
+    speeds = {"cheap": (1e-5, 1e-6), "dear": (2e-4, 1e-5), "impossible": (5e-3, 1e-4)}
+    groups = {"cheap": 1, "dear": 6, "impossible": 12}
+    for name, (train, evaluate) in speeds.items():
+        plan.experiments.append(
+            ExperimentPlan(
+                name,
+                cost=Cost(train, evaluate),
+                groups=[GroupPlan({"g": i}, f"g={i}") for i in range(groups[name])],
+            )
+        )
+    return plan
+
+
+def test_plan_fits_the_budget_and_runs_as_long_as_it_can():
+    plan = constructed_plan()
+    core_seconds = 1000.0
+    choose_lengths(plan, core_seconds)
+    planned = [e for e in plan.experiments if e.planned]
+    assert [e.spec for e in planned] == ["cheap", "dear"]
+    share = core_seconds / len(planned)  # the impossible one's share went to the others
+    for e in planned:
+        runs = (PILOT_POINTS + len(ROUND_SHARES) * MIN_RUNS) * len(e.groups)
+        assert runs * e.cost.run_seconds(e.samples) <= share
+        longer = [s for s in LADDER if s > e.samples]
+        assert not longer or runs * e.cost.run_seconds(longer[0]) > share
+    impossible = plan.experiment("impossible")
+    assert "deferred" in impossible.note and "--budget" in impossible.note
+
+
+def test_a_lone_experiment_runs_short_rather_than_not_at_all():
+    plan = constructed_plan()
+    plan.experiments = [plan.experiment("impossible")]
+    choose_lengths(plan, 2000.0)
+    [only] = plan.experiments
+    assert 0 < only.samples < MIN_SAMPLES
+    runs = (PILOT_POINTS + len(ROUND_SHARES) * MIN_RUNS) * len(only.groups)
+    assert runs * only.cost.run_seconds(only.samples) <= 2000.0
+    choose_lengths(plan, 100.0)  # not even the shortest runs fit: said so, nothing planned
+    assert only.samples == 0 and "larger --budget" in only.note
+
+
+def test_a_round_costs_no_more_than_it_was_given():
+    plan = constructed_plan()
+    choose_lengths(plan, 1000.0)
+    round_ = allocate_round(plan, 1, 400.0, ["cheap", "dear", "impossible"])
+    assert set(round_.added) == {"cheap", "dear"}  # nothing for an experiment not planned
+    assert 0 < planned_core_seconds(plan, round_) <= 400.0
+    for spec, runs in round_.added.items():
+        assert all(g.runs == runs for g in plan.experiment(spec).groups)
+
+
+def test_decided_experiments_get_no_further_rounds():
+    plan = constructed_plan()
+    choose_lengths(plan, 1000.0)
+    first = allocate_round(plan, 1, 400.0, ["cheap", "dear"])
+    before = {e.spec: [g.runs for g in e.groups] for e in plan.experiments}
+    second = allocate_round(plan, 2, 400.0, ["dear"])  # every claim of "cheap" decided
+    assert "cheap" not in second.added and second.open_before == ["dear"]
+    assert [g.runs for g in plan.experiment("cheap").groups] == before["cheap"]
+    # the decided experiment's share went to the open one
+    assert second.added["dear"] > first.added["dear"]
+
+
+def test_more_runs_later_keep_the_first_ones():
+    spec = load_spec("bidi_ctc_mnist")
+    key = {"direction": "bidi", "target": "ctc"}
+    few = main_configs(spec, 5, key, (1e-3, 1e-2), 4, 5000)
+    more = main_configs(spec, 5, key, (1e-3, 1e-2), 9, 5000)
+    assert [c.run_id for c in more[:4]] == [c.run_id for c in few]
+    assert len({c.run_id for c in more}) == 9
+    assert all(1e-3 <= c.lr <= 1e-2 and c.direction == "bidi" for c in more)
+
+
+# -- the pilot's band -------------------------------------------------------------------
+
+
+def pilot_run(lr: float, best_error: float | None, status: str = "done") -> dict:
+    return {"lr": lr, "best_error": best_error, "status": status, "dataset": "mnist"}
+
+
+LRS = [float(v) for v in np.geomspace(1e-6, 1e-1, 5)]
+STEP = math.sqrt(LRS[1] / LRS[0])
+
+
+def test_band_spans_the_rates_that_learned_half_a_step_out():
+    runs = [
+        pilot_run(LRS[0], 0.9),
+        pilot_run(LRS[1], 0.88),
+        pilot_run(LRS[2], 0.30),  # learned: at most half of chance (0.45)
+        pilot_run(LRS[3], 0.05),
+        pilot_run(LRS[4], None, "diverged"),
+    ]
+    band, tried, why = choose_band(runs, (1e-6, 1e-1))
+    assert band == pytest.approx((LRS[2] / STEP, LRS[3] * STEP))
+    assert [t["outcome"] for t in tried] == [
+        "did not learn",
+        "did not learn",
+        "learned",
+        "learned",
+        "diverged",
+    ]
+    assert "2 of 5 rates learned" in why and "below" in why and "above" in why
+
+
+def test_band_stays_inside_the_paper_range_and_spans_a_gap():
+    runs = [pilot_run(lr, e) for lr, e in zip(LRS, [0.9, 0.2, 0.6, 0.9, 0.1], strict=True)]
+    band, _, why = choose_band(runs, (1e-6, 1e-1))
+    assert band == pytest.approx((LRS[1] / STEP, 1e-1))  # the top learned: clipped, not widened
+    assert "above" not in why
+
+
+def test_a_group_that_never_learned_keeps_the_paper_range():
+    runs = [pilot_run(lr, 0.9) for lr in LRS]
+    band, _, why = choose_band(runs, (1e-6, 1e-1))
+    assert band == (1e-6, 1e-1)
+    assert why.startswith(NEVER_LEARNED)
+
+
+# -- the power calculation against simulation ----------------------------------------------
+
+
+def simulated_power(test, n: int, repeats: int = 600, seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+    return float(np.mean([test(rng, n) for _ in range(repeats)]))
+
+
+def test_difference_size_gives_the_power_asked():
+    shift = 0.8  # normal groups one 0.8 sd apart: Cliff's delta 2 Phi(shift / sqrt 2) - 1
+    delta = 2 * stats.norm.cdf(shift / math.sqrt(2)) - 1
+    n = math.ceil(difference_n(delta, alpha=0.05, power=0.8))
+    assert 20 <= n <= 40
+
+    def significant(rng, n):
+        a, b = rng.normal(0, 1, n), rng.normal(shift, 1, n)
+        return mann_whitney(a, b) < 0.05
+
+    assert simulated_power(significant, n) == pytest.approx(0.8, abs=0.06)
+    assert simulated_power(significant, n // 3) < 0.6  # the size matters: fewer runs fall short
+
+
+def test_equivalence_size_gives_the_power_asked():
+    margin, sd = math.log10(1.25), 0.1
+    n = math.ceil(margin_n(0.0, sd, margin, alpha=0.05, tost=True, power=0.8))
+
+    def within(rng, n):
+        a, b = rng.normal(0, sd, n), rng.normal(0, sd, n)
+        return equivalence_p(a, b, margin) < 0.05
+
+    assert simulated_power(within, n, repeats=400) == pytest.approx(0.8, abs=0.08)
+    assert margin_n(margin, sd, margin, 0.05, tost=True) == math.inf  # at the margin: never
+
+
+# -- resuming, on real MNIST ----------------------------------------------------------------
+
+
+def test_the_same_command_resumes_and_trains_nothing_twice(tmp_path, mnist_dir, capsys):
+    db = tmp_path / "results.db"
+    command = [
+        "reproduce",
+        "--budget",
+        "20s",
+        "--only",
+        "lr_hidden",
+        "--data",
+        str(mnist_dir),
+        "--db",
+        str(db),
+        "--out",
+        str(tmp_path / "report"),
+        "--quiet",
+    ]
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert "plan written to" in out
+    plan = json.loads((tmp_path / "results.plan.json").read_text())
+    assert [r["done"] for r in plan["rounds"]] == [True] * len(ROUND_SHARES)
+    with sqlite3.connect(db) as connection:
+        first = connection.execute("SELECT run_id, finished FROM runs ORDER BY run_id").fetchall()
+    assert len(first) >= PILOT_POINTS
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Learning-rate pilot" in report and "## Runs needed" in report
+
+    assert main(command) == 0
+    assert "resuming the plan" in capsys.readouterr().out
+    with sqlite3.connect(db) as connection:
+        again = connection.execute("SELECT run_id, finished FROM runs ORDER BY run_id").fetchall()
+    assert again == first  # no run added, none trained again
+
+    with pytest.raises(UserError, match="same --budget"):
+        load_plan(tmp_path / "results.plan.json", 30.0, ["lr_hidden"])
