@@ -17,7 +17,7 @@ from lstmbench.errors import UserError
 from lstmbench.sweep.budget import (
     LADDER,
     MIN_RUNS,
-    MIN_SAMPLES,
+    MIN_UPDATES,
     PILOT_POINTS,
     ROUND_SHARES,
     Cost,
@@ -26,6 +26,7 @@ from lstmbench.sweep.budget import (
     Plan,
     allocate_round,
     choose_lengths,
+    least_samples,
     load_plan,
     main_configs,
     parse_duration,
@@ -63,11 +64,15 @@ def test_bad_durations_say_what_and_how(text, says):
     assert "e.g." in str(error.value)  # how to fix it
 
 
-def test_bad_budget_on_the_command_line_is_one_message(capsys):
-    assert main(["reproduce", "--budget", "soon"]) != 0
+def test_bad_budget_on_the_command_line_is_one_message(tmp_path, capsys):
+    db = tmp_path / "results.db"
+    assert main(["reproduce", "--budget", "soon", "--db", str(db)]) != 0
     err = capsys.readouterr().err
     assert "--budget 'soon' is not a duration" in err
     assert "Traceback" not in err
+    assert main(["reproduce", "--budget", "5m", "--scale", "tiny", "--db", str(db)]) != 0
+    assert "not both" in capsys.readouterr().err
+    assert not db.exists()  # refused before anything was made
 
 
 # -- the plan against speeds ----------------------------------------------------------
@@ -110,7 +115,7 @@ def test_a_lone_experiment_runs_short_rather_than_not_at_all():
     plan.experiments = [plan.experiment("impossible")]
     choose_lengths(plan, 2000.0)
     [only] = plan.experiments
-    assert 0 < only.samples < MIN_SAMPLES
+    assert 0 < only.samples < only.least
     runs = (PILOT_POINTS + len(ROUND_SHARES) * MIN_RUNS) * len(only.groups)
     assert runs * only.cost.run_seconds(only.samples) <= 2000.0
     choose_lengths(plan, 100.0)  # not even the shortest runs fit: said so, nothing planned
@@ -137,6 +142,12 @@ def test_decided_experiments_get_no_further_rounds():
     assert [g.runs for g in plan.experiment("cheap").groups] == before["cheap"]
     # the decided experiment's share went to the open one
     assert second.added["dear"] > first.added["dear"]
+
+
+def test_runs_of_larger_batches_must_be_longer_to_learn():
+    assert least_samples(load_spec("lr_hidden")) == MIN_UPDATES  # batch 1
+    batch_momentum = load_spec("batch_momentum")  # batches drawn from 5 to 200: about 32
+    assert least_samples(batch_momentum) == pytest.approx(MIN_UPDATES * 31.6, rel=0.01)
 
 
 def test_more_runs_later_keep_the_first_ones():
@@ -236,7 +247,7 @@ def test_the_same_command_resumes_and_trains_nothing_twice(tmp_path, mnist_dir, 
     command = [
         "reproduce",
         "--budget",
-        "20s",
+        "60s",
         "--only",
         "lr_hidden",
         "--data",

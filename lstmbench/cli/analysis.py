@@ -143,12 +143,18 @@ def _reproduce(args: argparse.Namespace) -> int:
     from lstmbench.model.cells import load_plugins
     from lstmbench.sweep.spec import load_spec
 
+    start = time.perf_counter()
     if args.budget is not None:
         from lstmbench.cli.budget import reproduce_budget
+        from lstmbench.sweep.budget import parse_duration
 
-        return reproduce_budget(args)
+        parse_duration(args.budget)  # bad input ends before a database is made
+        if args.scale is not None:
+            raise UserError("give --budget or --scale, not both: a budget chooses its own scale")
+        store = open_store(args.db or "results-budget.db", must_exist=False)
+        problems, sections = reproduce_budget(args, store)
+        return _finish(store, args.out or "report-budget", problems, start, sections)
     args.scale = args.scale or "tiny"
-    start = time.perf_counter()
     load_plugins(args.plugin)
     specs = [load_spec(name) for name in (args.only or SPECS)]
     store = open_store(args.db or f"results-{args.scale}.db", must_exist=False)

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from lstmbench.sweep.budget import (
     format_duration,
     format_plan,
     group_label,
+    least_samples,
     load_plan,
     lr_groups,
     main_configs,
@@ -62,28 +64,23 @@ class Clock:
         return budget - self.spent()
 
 
-def reproduce_budget(args: argparse.Namespace) -> int:
-    """Run the paper's experiments to fit a time budget, then write the report."""
-    from lstmbench.cli.analysis import _finish, open_store
+def reproduce_budget(args: argparse.Namespace, store) -> tuple[list[str], Callable]:
+    """Run the paper's experiments into `store` to fit a time budget; returns the problems
+    met and the report's budget sections (a function of the findings)."""
     from lstmbench.model.cells import load_plugins
     from lstmbench.sweep.executors import cpu_count, threads_per_worker
     from lstmbench.sweep.runner import make_executor
     from lstmbench.sweep.spec import load_spec
 
-    start = time.perf_counter()
     budget = parse_duration(args.budget)
-    if args.scale is not None:
-        raise UserError("give --budget or --scale, not both: a budget chooses its own scale")
     load_plugins(args.plugin)
     names = list(args.only or DEFAULT_SPECS)
     specs = {name: load_spec(name) for name in names}
-    db = args.db or "results-budget.db"
-    store = open_store(db, must_exist=False)
     options = dataclasses.replace(sweep_options(args), scale=BUDGET_SCALE)
     workers = options.workers or cpu_count()
     threads = options.threads or threads_per_worker(workers)
     options = dataclasses.replace(options, workers=workers, threads=threads)
-    path = plan_path(db)
+    path = plan_path(store.path)
     plan = load_plan(path, budget, names)
     clock = Clock(plan.spent if plan else 0.0)
 
@@ -111,8 +108,7 @@ def reproduce_budget(args: argparse.Namespace) -> int:
         executor.shutdown()
         save()
     print(format_plan(plan), flush=True)
-    out = args.out or "report-budget"
-    return _finish(store, out, problems, start, sections=lambda f: report_sections(plan, f))
+    return problems, lambda findings: report_sections(plan, findings)
 
 
 def calibrate(plan: Plan, specs: dict, options) -> None:
@@ -122,7 +118,7 @@ def calibrate(plan: Plan, specs: dict, options) -> None:
     started = time.monotonic()
     for name, spec in specs.items():
         groups = [GroupPlan(key, group_label(key)) for key in lr_groups(spec)]
-        experiment = ExperimentPlan(name, groups=groups)
+        experiment = ExperimentPlan(name, least=least_samples(spec), groups=groups)
         plan.experiments.append(experiment)
         print(f"calibrating {name}", flush=True)
         timing = EstimateOptions(

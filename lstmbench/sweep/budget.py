@@ -9,7 +9,8 @@ there are:
   is then its training samples times the fused seconds per sample, plus its evaluations;
 - run length: the longest of LADDER at which the pilot and two rounds of MIN_RUNS main runs
   per learning-rate group fit the experiment's share of the budget; an experiment that
-  would get runs too short to learn is deferred, and its share goes to the others;
+  would get runs too short to learn (fewer than MIN_UPDATES updates) is deferred, the
+  dearest first, and its share goes to the others;
 - learning-rate groups: the settings a learning rate's effect depends on (cell, output,
   direction, target, and momentum where it is drawn, in MOMENTUM_BINS). A pilot tries
   PILOT_POINTS rates across the paper's range per group; the main runs of a group draw
@@ -39,8 +40,9 @@ from lstmbench.training.config import RunConfig
 
 BUDGET_SCALE = "budget"  # the scale budgeted sweeps are stored under
 LADDER = (1_000, 2_500, 5_000, 10_000, 20_000, 40_000, 60_000, 120_000, 240_000, 600_000)
-# At batch 1 on MNIST, runs shorter than this rarely leave the all-blank plateau.
-MIN_SAMPLES = 10_000
+# Runs of fewer updates than this rarely leave the all-blank plateau on MNIST (at batch 1,
+# 10,000 samples); the loss is a batch's mean, so a batch of b needs b times the samples.
+MIN_UPDATES = 10_000
 PILOT_POINTS = 5
 MIN_RUNS = 6  # main runs per learning-rate group and round: MIN_GROUP of findings, twice
 ROUND_SHARES = (0.5, 0.5)
@@ -95,6 +97,19 @@ def base_scale(spec: Spec) -> Scale:
     if "batch_size" in spec.fixed and "batch_size" not in small.sweep:
         fixed["batch_size"] = spec.fixed["batch_size"]
     return Scale(small.runs, fixed, dict(small.sweep))
+
+
+def least_samples(spec: Spec) -> int:
+    """The shortest run length at which the experiment's runs can be expected to learn:
+    MIN_UPDATES updates of its typical batch (a drawn batch size: the geometric mean of
+    its range)."""
+    scale = base_scale(spec)
+    if "batch_size" in scale.sweep:
+        values = scale.sweep["batch_size"].values
+        batch = math.sqrt(values[0] * values[-1])
+    else:
+        batch = scale.fixed.get("batch_size", 1)
+    return int(round(MIN_UPDATES * batch, -3))
 
 
 def paper_lr_range(spec: Spec) -> tuple[float, float]:
@@ -236,6 +251,7 @@ class ExperimentPlan:
 
     spec: str
     samples: int = 0
+    least: int = MIN_UPDATES  # the shortest run length at which its runs learn (least_samples)
     cost: Cost | None = None
     groups: list[GroupPlan] = field(default_factory=list)
     note: str = ""
@@ -338,14 +354,14 @@ def choose_lengths(plan: Plan, core_seconds: float) -> None:
     """Run length per experiment: the longest of LADDER at which its pilot and two rounds of
     MIN_RUNS runs per group fit an equal share of `core_seconds`.
 
-    Runs shorter than MIN_SAMPLES rarely learn, so while an experiment would get shorter
-    ones and others are planned too, the dearest experiment (by the cost of its runs at
-    MIN_SAMPLES) is deferred and its share goes to the rest: the budget goes to the claims
-    it can decide. A lone experiment runs at whatever length fits."""
+    Runs shorter than an experiment's least length rarely learn, so while an experiment would
+    get shorter ones and others are planned too, the dearest experiment (by the cost of its
+    runs at their least length) is deferred and its share goes to the rest: the budget goes
+    to the claims it can decide. A lone experiment runs at whatever length fits."""
     candidates = [e for e in plan.experiments if e.cost is not None]
     for experiment in plan.experiments:
         experiment.samples = 0
-    wanted = {e.spec: _runs_per_experiment(e) * e.cost.run_seconds(MIN_SAMPLES) for e in candidates}
+    wanted = {e.spec: _runs_per_experiment(e) * e.cost.run_seconds(e.least) for e in candidates}
     while candidates:
         share = core_seconds / len(candidates)
         for experiment in candidates:
@@ -357,7 +373,7 @@ def choose_lengths(plan: Plan, core_seconds: float) -> None:
                 f"({PILOT_POINTS} pilot and {len(ROUND_SHARES)}x{MIN_RUNS} main per group) fit "
                 f"its share, {share / 3600:.2g} core-hours"
             )
-        short = [e for e in candidates if e.samples < MIN_SAMPLES]
+        short = [e for e in candidates if e.samples < e.least]
         if not short or (len(candidates) == 1 and candidates[0].samples):
             return
         if len(candidates) == 1:
@@ -372,7 +388,7 @@ def choose_lengths(plan: Plan, core_seconds: float) -> None:
         dearest.samples = 0
         need = len(candidates) * wanted[dearest.spec] / (plan.cores * USABLE)
         dearest.note = (
-            f"deferred: its {_runs_per_experiment(dearest)} runs of {MIN_SAMPLES:,} samples "
+            f"deferred: its {_runs_per_experiment(dearest)} runs of {dearest.least:,} samples "
             f"need {wanted[dearest.spec] / 3600:.2g} core-hours, more than its share; the "
             f"budget went to experiments that can decide their claims (about "
             f"--budget {format_duration(need + REPORT_SECONDS + plan.calibration_seconds)} "
