@@ -94,20 +94,37 @@ def constructed_plan() -> Plan:
     return plan
 
 
+def least_cost(e: ExperimentPlan, samples: int) -> float:
+    return (
+        (PILOT_POINTS + len(ROUND_SHARES) * MIN_RUNS) * len(e.groups) * e.cost.run_seconds(samples)
+    )
+
+
 def test_plan_fits_the_budget_and_runs_as_long_as_it_can():
     plan = constructed_plan()
     core_seconds = 1000.0
     choose_lengths(plan, core_seconds)
     planned = [e for e in plan.experiments if e.planned]
     assert [e.spec for e in planned] == ["cheap", "dear"]
-    share = core_seconds / len(planned)  # the impossible one's share went to the others
+    total = sum(least_cost(e, e.samples) for e in planned)
+    assert total <= core_seconds
     for e in planned:
-        runs = (PILOT_POINTS + len(ROUND_SHARES) * MIN_RUNS) * len(e.groups)
-        assert runs * e.cost.run_seconds(e.samples) <= share
-        longer = [s for s in LADDER if s > e.samples]
-        assert not longer or runs * e.cost.run_seconds(longer[0]) > share
+        assert e.samples >= e.least  # long enough to learn
+        longer = [s for s in LADDER if s > e.samples]  # and no rung longer would still fit
+        assert not longer or total - least_cost(e, e.samples) + least_cost(e, longer[0]) > 1000
     impossible = plan.experiment("impossible")
     assert "deferred" in impossible.note and "--budget" in impossible.note
+
+
+def test_the_budget_goes_to_the_cheapest_claims_first():
+    plan = constructed_plan()
+    plan.experiments = plan.experiments[1:]  # dear (one claim), impossible (three)
+    dear, many = plan.experiments
+    many.cost = Cost(dear.cost.train_sample, dear.cost.eval_sample)
+    many.groups = many.groups[:9]  # 1.5 times dear's runs, three times its claims
+    many.claims = 3
+    choose_lengths(plan, 1.6 * least_cost(dear, dear.least))
+    assert many.planned and not dear.planned
 
 
 def test_a_lone_experiment_runs_short_rather_than_not_at_all():
@@ -116,10 +133,9 @@ def test_a_lone_experiment_runs_short_rather_than_not_at_all():
     choose_lengths(plan, 2000.0)
     [only] = plan.experiments
     assert 0 < only.samples < only.least
-    runs = (PILOT_POINTS + len(ROUND_SHARES) * MIN_RUNS) * len(only.groups)
-    assert runs * only.cost.run_seconds(only.samples) <= 2000.0
+    assert least_cost(only, only.samples) <= 2000.0
     choose_lengths(plan, 100.0)  # not even the shortest runs fit: said so, nothing planned
-    assert only.samples == 0 and "larger --budget" in only.note
+    assert only.samples == 0 and "deferred" in only.note and "--budget" in only.note
 
 
 def test_a_round_costs_no_more_than_it_was_given():
@@ -135,13 +151,16 @@ def test_a_round_costs_no_more_than_it_was_given():
 def test_decided_experiments_get_no_further_rounds():
     plan = constructed_plan()
     choose_lengths(plan, 1000.0)
+    cheap, dear = plan.experiment("cheap"), plan.experiment("dear")
+    cheap.cost, cheap.samples = dear.cost, dear.samples  # as dear as the other, for the share
+    cheap.groups = [GroupPlan({"g": i}, f"g={i}") for i in range(len(dear.groups))]
     first = allocate_round(plan, 1, 400.0, ["cheap", "dear"])
     before = {e.spec: [g.runs for g in e.groups] for e in plan.experiments}
     second = allocate_round(plan, 2, 400.0, ["dear"])  # every claim of "cheap" decided
     assert "cheap" not in second.added and second.open_before == ["dear"]
     assert [g.runs for g in plan.experiment("cheap").groups] == before["cheap"]
     # the decided experiment's share went to the open one
-    assert second.added["dear"] > first.added["dear"]
+    assert second.added["dear"] >= 1.5 * first.added["dear"]
 
 
 def test_runs_of_larger_batches_must_be_longer_to_learn():

@@ -118,7 +118,8 @@ def calibrate(plan: Plan, specs: dict, options) -> None:
     started = time.monotonic()
     for name, spec in specs.items():
         groups = [GroupPlan(key, group_label(key)) for key in lr_groups(spec)]
-        experiment = ExperimentPlan(name, least=least_samples(spec), groups=groups)
+        claims = sum(len(e.claims) for e in EXPERIMENTS if e.spec == name)
+        experiment = ExperimentPlan(name, least=least_samples(spec), claims=claims, groups=groups)
         plan.experiments.append(experiment)
         print(f"calibrating {name}", flush=True)
         timing = EstimateOptions(
@@ -263,7 +264,8 @@ def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:
                 f"{experiment.spec} [{group.label}]: tried {tried}; band "
                 f"{group.band[0]:.2g}-{group.band[1]:.2g} ({group.band_note})"
             )
-    seconds = {e.spec: e.run_seconds for e in plan.experiments if e.planned}
+    # A deferred experiment is costed at its least run length.
+    seconds = {e.spec: e.cost.run_seconds(e.samples or e.least) for e in plan.experiments if e.cost}
     return [
         ("Budget plan", format_plan(plan)),
         (

@@ -7,16 +7,17 @@ there are:
 
 - calibration: estimate.py times every configuration group of the experiment; a run's cost
   is then its training samples times the fused seconds per sample, plus its evaluations;
-- run length: the longest of LADDER at which the pilot and two rounds of MIN_RUNS main runs
-  per learning-rate group fit the experiment's share of the budget; an experiment that
-  would get runs too short to learn (fewer than MIN_UPDATES updates) is deferred, the
-  dearest first, and its share goes to the others;
+- which experiments, how long their runs: each needs its pilot and two rounds of MIN_RUNS
+  main runs per learning-rate group at its least run length (MIN_UPDATES updates; shorter
+  runs rarely learn). Experiments are planned cheapest per claim first while their needs
+  fit; the rest are deferred. Then run lengths grow up LADDER while the total fits;
 - learning-rate groups: the settings a learning rate's effect depends on (cell, output,
   direction, target, and momentum where it is drawn, in MOMENTUM_BINS). A pilot tries
   PILOT_POINTS rates across the paper's range per group; the main runs of a group draw
   their rate from the band the pilot found (see analysis/pilot.py);
-- rounds: the main budget is spent in ROUND_SHARES; between rounds the verdicts are drawn
-  again and experiments whose claims are all decided get nothing more.
+- rounds: the main budget is spent in ROUND_SHARES, as many runs in every group of every
+  open experiment; between rounds the verdicts are drawn again and experiments whose claims
+  are all decided get nothing more.
 
 Everything chosen is kept in a plan file beside the results database, so the same command
 resumes where it stopped: the runs of a group are drawn from a seed of their own, by index,
@@ -44,7 +45,7 @@ LADDER = (1_000, 2_500, 5_000, 10_000, 20_000, 40_000, 60_000, 120_000, 240_000,
 # 10,000 samples); the loss is a batch's mean, so a batch of b needs b times the samples.
 MIN_UPDATES = 10_000
 PILOT_POINTS = 5
-MIN_RUNS = 6  # main runs per learning-rate group and round: MIN_GROUP of findings, twice
+MIN_RUNS = 4  # least main runs per learning-rate group and round (findings need 3 a group)
 ROUND_SHARES = (0.5, 0.5)
 EVALUATIONS = 5  # per run; the best error is the lowest of them
 EVAL_SAMPLES = 1000  # test samples per evaluation: 0.1% steps, a few % error is resolved
@@ -252,6 +253,7 @@ class ExperimentPlan:
     spec: str
     samples: int = 0
     least: int = MIN_UPDATES  # the shortest run length at which its runs learn (least_samples)
+    claims: int = 1  # the paper's claims it tests
     cost: Cost | None = None
     groups: list[GroupPlan] = field(default_factory=list)
     note: str = ""
@@ -351,50 +353,75 @@ def usable_core_seconds(plan: Plan, wall_seconds: float) -> float:
 
 
 def choose_lengths(plan: Plan, core_seconds: float) -> None:
-    """Run length per experiment: the longest of LADDER at which its pilot and two rounds of
-    MIN_RUNS runs per group fit an equal share of `core_seconds`.
+    """Which experiments run, and how long their runs train, within `core_seconds`.
 
-    Runs shorter than an experiment's least length rarely learn, so while an experiment would
-    get shorter ones and others are planned too, the dearest experiment (by the cost of its
-    runs at their least length) is deferred and its share goes to the rest: the budget goes
-    to the claims it can decide. A lone experiment runs at whatever length fits."""
-    candidates = [e for e in plan.experiments if e.cost is not None]
+    An experiment needs its pilot and two rounds of MIN_RUNS runs per learning-rate group at
+    its least run length (shorter runs rarely learn). Experiments are taken in order of what
+    that costs per claim, the cheapest first, while their needs fit together: the budget goes
+    to the claims it can decide, and the others are deferred with the budget that would
+    plan them. Then run lengths grow up LADDER, the experiment furthest below its least
+    length times the others' growth first, while the total still fits. A lone experiment
+    runs at the longest length that fits, even below its least."""
     for experiment in plan.experiments:
         experiment.samples = 0
-    wanted = {e.spec: _runs_per_experiment(e) * e.cost.run_seconds(e.least) for e in candidates}
-    while candidates:
-        share = core_seconds / len(candidates)
-        for experiment in candidates:
-            runs = _runs_per_experiment(experiment)
-            fitting = [s for s in LADDER if runs * experiment.cost.run_seconds(s) <= share]
-            experiment.samples = fitting[-1] if fitting else 0
-            experiment.note = (
-                f"{experiment.samples:,} samples a run: the longest at which its {runs} runs "
-                f"({PILOT_POINTS} pilot and {len(ROUND_SHARES)}x{MIN_RUNS} main per group) fit "
-                f"its share, {share / 3600:.2g} core-hours"
-            )
-        short = [e for e in candidates if e.samples < e.least]
-        if not short or (len(candidates) == 1 and candidates[0].samples):
-            return
-        if len(candidates) == 1:
-            [lone] = candidates
-            lone.note = (
-                f"not run: even at {LADDER[0]:,} samples a run its "
-                f"{_runs_per_experiment(lone)} runs need more than the budget; give a larger "
-                "--budget"
-            )
-            return
-        dearest = max(candidates, key=lambda e: wanted[e.spec])
-        dearest.samples = 0
-        need = len(candidates) * wanted[dearest.spec] / (plan.cores * USABLE)
-        dearest.note = (
-            f"deferred: its {_runs_per_experiment(dearest)} runs of {dearest.least:,} samples "
-            f"need {wanted[dearest.spec] / 3600:.2g} core-hours, more than its share; the "
-            f"budget went to experiments that can decide their claims (about "
-            f"--budget {format_duration(need + REPORT_SECONDS + plan.calibration_seconds)} "
-            "plans it)"
+    candidates = [e for e in plan.experiments if e.cost is not None]
+    need = {e.spec: _runs_per_experiment(e) * e.cost.run_seconds(e.least) for e in candidates}
+    order = sorted(candidates, key=lambda e: need[e.spec] / max(1, e.claims))
+    chosen, used = [], 0.0
+    for experiment in order:
+        if used + need[experiment.spec] <= core_seconds:
+            chosen.append(experiment)
+            used += need[experiment.spec]
+            experiment.samples = _rung(experiment.least)
+    if not chosen and len(candidates) == 1:
+        [lone] = candidates
+        fitting = [s for s in LADDER if _cost(lone, s) <= core_seconds]
+        lone.samples = fitting[-1] if fitting else 0
+    for experiment in candidates:
+        if experiment.samples:
+            continue
+        wall = (used + need[experiment.spec]) / (plan.cores * USABLE)
+        experiment.note = (
+            f"deferred: its {_runs_per_experiment(experiment)} runs of {experiment.least:,} "
+            f"samples (the least at which its runs learn) need "
+            f"{need[experiment.spec] / 3600:.2g} core-hours, more than the budget leaves after "
+            f"the experiments whose claims cost less; about --budget "
+            f"{format_duration(wall + REPORT_SECONDS + plan.calibration_seconds)} plans it"
         )
-        candidates.remove(dearest)
+    _grow(chosen, core_seconds)
+    for experiment in chosen + [e for e in candidates if e.samples and e not in chosen]:
+        runs = _runs_per_experiment(experiment)
+        experiment.note = (
+            f"{experiment.samples:,} samples a run (least {experiment.least:,}): {runs} runs "
+            f"({PILOT_POINTS} pilot and {len(ROUND_SHARES)}x{MIN_RUNS} main per group) at "
+            f"least, {_cost(experiment, experiment.samples) / 3600:.2g} core-hours"
+        )
+
+
+def _cost(experiment: ExperimentPlan, samples: int) -> float:
+    """Core-seconds of an experiment's least runs at a run length."""
+    return _runs_per_experiment(experiment) * experiment.cost.run_seconds(samples)
+
+
+def _rung(samples: int) -> int:
+    """The shortest length of LADDER at least `samples` (the longest if none)."""
+    return next((s for s in LADDER if s >= samples), LADDER[-1])
+
+
+def _grow(chosen: list[ExperimentPlan], core_seconds: float) -> None:
+    """Lengthen runs one rung at a time, the experiment relatively shortest first, while
+    the total fits."""
+    while True:
+        total = sum(_cost(e, e.samples) for e in chosen)
+        steps = []
+        for e in chosen:
+            longer = [s for s in LADDER if s > e.samples]
+            if longer and total - _cost(e, e.samples) + _cost(e, longer[0]) <= core_seconds:
+                steps.append((e.samples / e.least, e, longer[0]))
+        if not steps:
+            return
+        _, experiment, samples = min(steps, key=lambda step: step[0])
+        experiment.samples = samples
 
 
 def _runs_per_experiment(experiment: ExperimentPlan) -> int:
@@ -403,18 +430,16 @@ def _runs_per_experiment(experiment: ExperimentPlan) -> int:
 
 
 def allocate_round(plan: Plan, number: int, core_seconds: float, open_specs: list[str]) -> Round:
-    """A round: `core_seconds` split evenly over the experiments still open, each share
-    spent on equal numbers of new runs in every learning-rate group. Experiments whose
-    claims are all decided get nothing."""
+    """A round: as many new runs in every learning-rate group of every experiment still
+    open as `core_seconds` pay for. Experiments whose claims are all decided get nothing."""
     chosen = [e for e in plan.experiments if e.planned and e.spec in open_specs]
     round_ = Round(number, core_seconds, open_before=[e.spec for e in chosen])
-    for experiment in chosen:
-        share = core_seconds / len(chosen)
-        per_group = int(share // (experiment.run_seconds * len(experiment.groups)))
-        if per_group > 0:
-            round_.added[experiment.spec] = per_group
-            for group in experiment.groups:
-                group.runs += per_group
+    per_run_of_each_group = sum(e.run_seconds * len(e.groups) for e in chosen)
+    per_group = int(core_seconds // per_run_of_each_group) if chosen else 0
+    for experiment in chosen if per_group > 0 else []:
+        round_.added[experiment.spec] = per_group
+        for group in experiment.groups:
+            group.runs += per_group
     return round_
 
 
