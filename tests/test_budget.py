@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from lstmbench.analysis.findings import Check, check_output_alike, evaluate_findings
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band
-from lstmbench.analysis.power import difference_n, margin_n
+from lstmbench.analysis.power import difference_n, margin_n, runs_needed
 from lstmbench.analysis.stats import equivalence_p, mann_whitney
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
@@ -296,3 +297,25 @@ def test_the_same_command_resumes_and_trains_nothing_twice(tmp_path, mnist_dir, 
 
     with pytest.raises(UserError, match="same --budget"):
         load_plan(tmp_path / "results.plan.json", 30.0, ["lr_hidden"])
+
+
+def test_open_claims_get_runs_needed_from_their_observed_effect():
+    rng = np.random.default_rng(3)
+
+    def runs(output: str, count: int) -> list[dict]:
+        errors = 10 ** rng.normal(-1.3, 0.15, count)  # every run learned, errors near 5%
+        return [
+            {"best_error": float(e), "status": "done", "dataset": "mnist", "output": output}
+            | {"sweep": "cell_types_mnist", "reason": ""}
+            for e in errors
+        ]
+
+    group = runs("softmax", 5) + runs("logistic", 5)
+    check = Check("output_mnist", "outputs alike", "null", check_output_alike)
+    [finding] = evaluate_findings([(check, "cell_types_mnist", group)])
+    assert finding.verdict == "inconclusive"  # five runs a group cannot show x1.25
+    [need] = runs_needed([finding], {"cell_types_mnist": 36.0})
+    assert need.have == (5, 5) and "TOST" in need.test
+    assert 5 < need.per_group < math.inf
+    assert need.further == 2 * (math.ceil(need.per_group) - 5)
+    assert need.core_hours == pytest.approx(need.further * 36.0 / 3600)

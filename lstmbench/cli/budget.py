@@ -264,8 +264,12 @@ def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:
                 f"{experiment.spec} [{group.label}]: tried {tried}; band "
                 f"{group.band[0]:.2g}-{group.band[1]:.2g} ({group.band_note})"
             )
-    # A deferred experiment is costed at its least run length.
-    seconds = {e.spec: e.cost.run_seconds(e.samples or e.least) for e in plan.experiments if e.cost}
+    planned = {e.spec for e in plan.experiments if e.planned}
+    seconds = {e.spec: e.run_seconds for e in plan.experiments if e.planned}
+    needs = format_needs([f for f in findings if f.sweep in planned], seconds)
+    deferred = [f"{e.spec}: {e.note}" for e in plan.experiments if not e.planned]
+    if deferred:
+        needs += "\nnot run in this budget (its claims have no data):\n" + "\n".join(deferred)
     return [
         ("Budget plan", format_plan(plan)),
         (
@@ -274,8 +278,5 @@ def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:
             "learned (best error at most half of chance), and the band the main runs drew "
             "from (the paper's range, cut where no rate learned):\n" + "\n".join(pilot),
         ),
-        (
-            "Runs needed to decide the open claims",
-            format_needs([f for f in findings if f.sweep in plan.specs], seconds),
-        ),
+        ("Runs needed to decide the open claims", needs),
     ]
