@@ -91,6 +91,9 @@ class Test:
     toward: bool = True  # a difference lies the way the claim says (unused for null claims)
     pair: str = ""  # the comparison it belongs to (tests of one pair decide it together)
     p_adjusted: float = float("nan")
+    # The two groups' values (log errors, FAILED for failures) where the test compares two
+    # groups: analysis/power.py sizes further runs from them.
+    values: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def significant(self) -> bool:
@@ -187,6 +190,7 @@ def comparison_tests(
         f"{label_a} {way} error than {label_b}",
         toward=c.cliffs_delta < 0 if claim == "lower" else c.cliffs_delta > 0,
         pair=pair,
+        values=(a, b),
     )
     if claim == "not lower":
         label = f"{pair}, {label_a} not lower beyond x1.25 (shifted Mann-Whitney)"
@@ -194,7 +198,7 @@ def comparison_tests(
     else:
         label = f"{pair}, equivalence within x1.25 (TOST, shifted Mann-Whitney)"
         shows, sides = f"{label_a} within x1.25 of {label_b}", TOST
-    margin = Test(label, c.p_within, sides, "", shows, kind=EQUIVALENT, pair=pair)
+    margin = Test(label, c.p_within, sides, "", shows, kind=EQUIVALENT, pair=pair, values=(a, b))
     return [difference, margin]
 
 

@@ -186,8 +186,14 @@ def provenance(all_runs: list[dict]) -> dict[str, str]:
     }
 
 
-def write_report(store, out_dir: str | Path, command: list[str] | None = None) -> Report:
-    """Write DIR/report.html, DIR/report.md and the figures (DIR/figures/*.png|svg)."""
+def write_report(
+    store, out_dir: str | Path, command: list[str] | None = None, sections=None
+) -> Report:
+    """Write DIR/report.html, DIR/report.md and the figures (DIR/figures/*.png|svg).
+
+    `sections`, if given, makes sections of preformatted text from the findings (a budgeted
+    reproduction's plan, pilot and runs needed): a function of the findings returning
+    (title, text) pairs, shown after the findings."""
     out_dir = Path(out_dir)
     all_runs, sweeps = store.runs(), store.sweeps()  # read once; everything below uses these
     data = read_experiments(store, all_runs)
@@ -205,6 +211,7 @@ def write_report(store, out_dir: str | Path, command: list[str] | None = None) -
         "importance": {name: importance(runs) for name, runs in by_sweep.items()},
         "versions": versions(),
         "provenance": provenance(all_runs),
+        "sections": sections(findings) if sections else [],
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
@@ -277,6 +284,10 @@ def render_html(figures, absent, findings, context) -> str:
         "<h2>Findings</h2>",
         f"<p>{html.escape(method_text())}</p>",
         _findings_html(findings),
+        *(
+            f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>"
+            for title, text in context["sections"]
+        ),
         "<h2>What the runs came to</h2>",
         _table(context["outcomes"]),
         "<h2>The paper's numbers beside ours</h2>",
@@ -346,6 +357,7 @@ def render_markdown(figures, absent, findings, context) -> str:
         "## Findings\n",
         method_text() + "\n",
         _md_table(findings_rows, ["paper's claim", "sweep", "our verdict", "evidence"]),
+        *(f"## {title}\n\n```\n{text}\n```\n" for title, text in context["sections"]),
         "## What the runs came to\n",
         _md_table(context["outcomes"]),
         "## The paper's numbers beside ours\n",

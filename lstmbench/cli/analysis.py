@@ -30,7 +30,13 @@ def add_commands(subparsers) -> None:
     reproduce = subparsers.add_parser(
         "reproduce", help="run every paper experiment at one scale, then write the report"
     )
-    reproduce.add_argument("--scale", choices=SCALES, default="tiny", help="(default: tiny)")
+    reproduce.add_argument("--scale", choices=SCALES, help="a fixed scale (default: tiny)")
+    reproduce.add_argument(
+        "--budget",
+        help="instead of a scale: plan every experiment to end within this wall time on this "
+        "machine, e.g. 15m, 2h or 1h30m (a plan file beside --db; run again to resume; "
+        "default --db results-budget.db, --out report-budget)",
+    )
     reproduce.add_argument(
         "--only", action="append", choices=list(SPECS), help="only this spec; repeatable"
     )
@@ -122,10 +128,10 @@ def run_specs(specs: list, store, options) -> list[str]:
     return problems
 
 
-def _finish(store, out: str, problems: list[str], start: float) -> int:
+def _finish(store, out: str, problems: list[str], start: float, sections=None) -> int:
     from lstmbench.analysis.report import write_report
 
-    written = write_report(store, out, sys.argv)
+    written = write_report(store, out, sys.argv, sections)
     print_written(written)
     print(f"total {time.perf_counter() - start:.0f} s; open {written.html} in a browser")
     for problem in problems:
@@ -138,6 +144,17 @@ def _reproduce(args: argparse.Namespace) -> int:
     from lstmbench.sweep.spec import load_spec
 
     start = time.perf_counter()
+    if args.budget is not None:
+        from lstmbench.cli.budget import reproduce_budget
+        from lstmbench.sweep.budget import parse_duration
+
+        parse_duration(args.budget)  # bad input ends before a database is made
+        if args.scale is not None:
+            raise UserError("give --budget or --scale, not both: a budget chooses its own scale")
+        store = open_store(args.db or "results-budget.db", must_exist=False)
+        problems, sections = reproduce_budget(args, store)
+        return _finish(store, args.out or "report-budget", problems, start, sections)
+    args.scale = args.scale or "tiny"
     load_plugins(args.plugin)
     specs = [load_spec(name) for name in (args.only or SPECS)]
     store = open_store(args.db or f"results-{args.scale}.db", must_exist=False)

@@ -67,19 +67,27 @@ class SweepSummary:
 
 def prepare(spec: Spec, store: ResultsStore, options: SweepOptions) -> list[RunConfig]:
     """Register the sweep and its runs; return the runs still to do."""
-    configs = spec.expand(options.scale)
+    return register(spec.name, spec.source, spec.expand(options.scale), store, options)
+
+
+def register(
+    name: str, source: dict, configs: list[RunConfig], store: ResultsStore, options: SweepOptions
+) -> list[RunConfig]:
+    """Register a sweep (its source, at options.scale) and queue these runs in it unless
+    already there; return the sweep's runs still to do. A sweep grows by being registered
+    again with more runs: those it holds already are kept, finished or not."""
     for sweep in store.sweeps():
-        if sweep["name"] == spec.name and sweep["scale"] != options.scale:
+        if sweep["name"] == name and sweep["scale"] != options.scale:
             raise UserError(
-                f"{store.path} already holds sweep {spec.name!r} at scale {sweep['scale']!r}; "
+                f"{store.path} already holds sweep {name!r} at scale {sweep['scale']!r}; "
                 f"use another --db for scale {options.scale!r}"
             )
-    store.ensure_sweep(spec.name, spec.source, options.scale)
-    store.add_runs(spec.name, configs)
-    store.requeue_interrupted(spec.name)
+    store.ensure_sweep(name, source, options.scale)
+    store.add_runs(name, configs)
+    store.requeue_interrupted(name)
     if options.retry_failed:
-        store.requeue_failed(spec.name)
-    return store.queued(spec.name)
+        store.requeue_failed(name)
+    return store.queued(name)
 
 
 def check_options(options: SweepOptions) -> None:
@@ -120,16 +128,22 @@ def run_sweep(
     options' executor is started here and stopped at the end.
     """
     check_options(options)
-    pending = prepare(spec, store, options)
+    return execute(spec.name, prepare(spec, store, options), store, options, executor)
+
+
+def execute(
+    name: str, pending: list[RunConfig], store: ResultsStore, options: SweepOptions, executor=None
+) -> SweepSummary:
+    """Train the pending runs of a registered sweep (see run_sweep)."""
     fused = options.pack > 1
     start = time.perf_counter()
-    progress = Progress(spec.name, store, options.progress)
+    progress = Progress(name, store, options.progress)
     if not pending:
         progress.close()
-        return SweepSummary(store.counts(spec.name), 0, 0.0)
+        return SweepSummary(store.counts(name), 0, 0.0)
     own_executor = executor is None
     executor = executor or make_executor(options)
-    claims = Claims(spec.name, store, options, pending)
+    claims = Claims(name, store, options, pending)
     in_flight: dict[Future, list[RunConfig]] = {}
     finished_now = 0
     stop_reason: str | None = None
@@ -150,7 +164,7 @@ def run_sweep(
                 task = in_flight.pop(future)
                 for config, outcome in zip(task, _outcomes(future, task, executor), strict=True):
                     finished_now += 1
-                    problem = _record(store, spec.name, config, outcome)
+                    problem = _record(store, name, config, outcome)
                     if problem and stop_reason is None:
                         stop_reason = problem
     finally:
@@ -163,10 +177,10 @@ def run_sweep(
         progress.close()
     if stop_reason is not None:
         raise UserError(
-            f"sweep {spec.name!r} stopped: {stop_reason}; fix it, then run the sweep again "
+            f"sweep {name!r} stopped: {stop_reason}; fix it, then run the sweep again "
             "with --retry-failed (finished runs are kept)"
         )
-    return SweepSummary(store.counts(spec.name), finished_now, time.perf_counter() - start)
+    return SweepSummary(store.counts(name), finished_now, time.perf_counter() - start)
 
 
 class Claims:

@@ -1,0 +1,156 @@
+"""How many more runs would decide a claim that is still open: a power calculation per test.
+
+For each comparison of two groups that is not decided yet, from the effect observed so far
+(normal approximations, power POWER at a two-sided or one-sided level ALPHA / m, where m is
+the number of tests in the report's family: Bonferroni, a bound on what Holm's correction
+asks):
+- a difference (two-sided Mann-Whitney): Noether's sample size, n per group
+  = 2 (z_a/2 + z_b)^2 / (3 delta^2), delta the observed Cliff's delta (failures included,
+  ranked worst, as the test ranks them);
+- an equivalence (TOST) or "not lower" (one-sided) within the margin: the t-test sizes for
+  the observed mean difference d and pooled standard deviation s of the log errors of runs
+  that learned, n = 2 s^2 (z_a + z_b')^2 / (margin - |d|)^2 (z_b' = z_b/2 for TOST), divided
+  by 3/pi, the efficiency of Mann-Whitney against the t-test for normal errors.
+An effect of zero (or, for a margin, a difference at or beyond it) cannot be decided by more
+runs of the same kind: its count is infinite.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from lstmbench.analysis.findings import (
+    ALPHA,
+    CONFIRMED,
+    CONTRADICTED,
+    EQUIVALENCE,
+    EQUIVALENT,
+    ONE_SIDED,
+    Finding,
+)
+from lstmbench.analysis.stats import cliffs_delta
+
+POWER = 0.8
+MW_EFFICIENCY = 3 / math.pi  # Mann-Whitney's asymptotic relative efficiency, normal data
+METHOD = (
+    f"power {POWER:.0%} at level {ALPHA:g}/m (m: tests in the report, Bonferroni); "
+    "differences: Noether's Mann-Whitney size from Cliff's delta; margins: normal-theory "
+    "TOST / one-sided size from the mean and spread of the log errors of runs that learned, "
+    "divided by 3/pi for Mann-Whitney"
+)
+
+
+def difference_n(delta: float, alpha: float, power: float = POWER) -> float:
+    """Runs per group for a two-sided Mann-Whitney test to detect Cliff's delta."""
+    if delta == 0 or not math.isfinite(delta):
+        return math.inf
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return 2 * z**2 / (3 * delta**2)
+
+
+def margin_n(
+    difference: float, sd: float, margin: float, alpha: float, tost: bool, power: float = POWER
+) -> float:
+    """Runs per group for an equivalence (tost) or one-sided non-inferiority test within
+    `margin`, at a true mean difference and standard deviation (Mann-Whitney's, by 3/pi).
+    One-sided: the claim is a - b > -margin, so `difference` is a - b."""
+    room = margin - abs(difference) if tost else margin + difference
+    if room <= 0 or not math.isfinite(sd):
+        return math.inf
+    beta = (1 - power) / 2 if tost else 1 - power
+    z = stats.norm.ppf(1 - alpha) + stats.norm.ppf(1 - beta)
+    return 2 * sd**2 * z**2 / room**2 / MW_EFFICIENCY
+
+
+@dataclass
+class Need:
+    """What one open comparison needs."""
+
+    claim: str
+    sweep: str
+    test: str
+    effect: str
+    have: tuple[int, int]
+    per_group: float  # runs per group for the power asked
+    further: float  # runs still to train (both groups)
+    core_hours: float
+
+
+def runs_needed(findings: list[Finding], seconds_per_run: dict[str, float]) -> list[Need]:
+    """For every finding still open (inconclusive, no data), each of its undecided two-group
+    tests sized by its observed effect; core-hours at the sweep's seconds per run (nan where
+    unknown)."""
+    family = sum(len(f.tests) for f in findings) or 1
+    alpha = ALPHA / family
+    needs = []
+    for finding in findings:
+        if finding.verdict in (CONFIRMED, CONTRADICTED):
+            continue
+        decided_pairs = {t.pair for t in finding.tests if t.decides(finding.rule)}
+        for test in finding.tests:
+            if test.values is None or test.pair in decided_pairs:
+                continue
+            if finding.rule == "effect" and test.kind == EQUIVALENT:
+                continue  # an effect claim is decided by its difference test
+            if finding.rule != "effect" and test.kind != EQUIVALENT:
+                continue  # a null claim is decided for by its margin test
+            needs.append(_need(finding, test, alpha, seconds_per_run.get(finding.sweep, math.nan)))
+    return needs
+
+
+def unsized(findings: list[Finding], needs: list[Need]) -> list[str]:
+    """The open findings no power calculation covers, each with why it is open."""
+    sized = {need.claim for need in needs}
+    return [
+        f"{f.key} ({f.verdict}): {f.note or f.evidence}; no two-group effect to size runs on"
+        for f in findings
+        if f.verdict not in (CONFIRMED, CONTRADICTED) and f.key not in sized
+    ]
+
+
+def _need(finding: Finding, test, alpha: float, seconds: float) -> Need:
+    a, b = (np.asarray(v, dtype=float) for v in test.values)
+    if test.kind == EQUIVALENT:
+        fa, fb = a[np.isfinite(a)], b[np.isfinite(b)]
+        if len(fa) >= 2 and len(fb) >= 2:
+            d = float(fa.mean() - fb.mean())
+            sd = float(np.sqrt((fa.var(ddof=1) + fb.var(ddof=1)) / 2))
+        else:
+            d, sd = math.nan, math.inf
+        n = margin_n(d, sd, EQUIVALENCE, alpha, tost=test.sides != ONE_SIDED)
+        effect = f"mean log10 error difference {d:+.3f}, sd {sd:.3f} (margin {EQUIVALENCE:.3f})"
+    else:
+        delta = cliffs_delta(a, b)
+        n = difference_n(delta, alpha)
+        effect = f"Cliff's delta {delta:+.2f}"
+    have = (len(a), len(b))
+    further = (
+        max(0, math.ceil(n) - have[0]) + max(0, math.ceil(n) - have[1])
+        if math.isfinite(n)
+        else math.inf
+    )
+    return Need(
+        finding.key, finding.sweep, test.label, effect, have, n, further, further * seconds / 3600
+    )
+
+
+def format_needs(findings: list[Finding], seconds_per_run: dict[str, float]) -> str:
+    """What each open claim needs, as lines of text."""
+    needs = runs_needed(findings, seconds_per_run)
+    lines = [f"method: {METHOD}"]
+    for need in needs:
+        per = f"{math.ceil(need.per_group)}" if math.isfinite(need.per_group) else "unbounded"
+        further = f"{need.further:,.0f}" if math.isfinite(need.further) else "-"
+        hours = f"{need.core_hours:.2g}" if math.isfinite(need.core_hours) else "-"
+        lines.append(
+            f"{need.claim}: {need.test}: {need.effect}; runs now {need.have[0]}+{need.have[1]}, "
+            f"needed {per} per group: {further} more runs, {hours} core-hours"
+        )
+    lines += unsized(findings, needs)
+    if len(lines) == 1:
+        lines.append("every claim is decided")
+    return "\n".join(lines)

@@ -1,0 +1,282 @@
+"""`lstmbench reproduce --budget DURATION`: calibrate, plan, pilot, rounds, report.
+
+The planning itself is sweep/budget.py, the pilot's band analysis/pilot.py, the runs still
+needed analysis/power.py; this module runs them in order against one results database and
+keeps the plan file up to date after every step, so that the same command resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from lstmbench.analysis.findings import CONFIRMED, CONTRADICTED
+from lstmbench.analysis.paper import EXPERIMENTS, evaluate, read_experiments
+from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band
+from lstmbench.analysis.power import format_needs
+from lstmbench.cli.options import sweep_options
+from lstmbench.errors import UserError
+from lstmbench.sweep.budget import (
+    BUDGET_SCALE,
+    DEFAULT_SPECS,
+    REPORT_SECONDS,
+    ROUND_SHARES,
+    Cost,
+    ExperimentPlan,
+    GroupPlan,
+    Plan,
+    allocate_round,
+    calibration_spec,
+    choose_lengths,
+    format_duration,
+    format_plan,
+    group_label,
+    least_samples,
+    load_plan,
+    lr_groups,
+    main_configs,
+    paper_lr_range,
+    parse_duration,
+    pilot_configs,
+    plan_path,
+    usable_core_seconds,
+)
+
+CALIBRATION_SAMPLES = 10_000  # a nominal run length: only the per-sample times are used
+PILOT_PREFIX = "pilot-"
+
+
+class Clock:
+    """Wall time this plan has spent, over this and earlier invocations."""
+
+    def __init__(self, plan_spent: float):
+        self.before, self.start = plan_spent, time.monotonic()
+
+    def spent(self) -> float:
+        return self.before + time.monotonic() - self.start
+
+    def left(self, budget: float) -> float:
+        return budget - self.spent()
+
+
+def reproduce_budget(args: argparse.Namespace, store) -> tuple[list[str], Callable]:
+    """Run the paper's experiments into `store` to fit a time budget; returns the problems
+    met and the report's budget sections (a function of the findings)."""
+    from lstmbench.model.cells import load_plugins
+    from lstmbench.sweep.executors import cpu_count, threads_per_worker
+    from lstmbench.sweep.runner import make_executor
+    from lstmbench.sweep.spec import load_spec
+
+    budget = parse_duration(args.budget)
+    load_plugins(args.plugin)
+    names = list(args.only or DEFAULT_SPECS)
+    specs = {name: load_spec(name) for name in names}
+    options = dataclasses.replace(sweep_options(args), scale=BUDGET_SCALE)
+    workers = options.workers or cpu_count()
+    threads = options.threads or threads_per_worker(workers)
+    options = dataclasses.replace(options, workers=workers, threads=threads)
+    path = plan_path(store.path)
+    plan = load_plan(path, budget, names)
+    clock = Clock(plan.spent if plan else 0.0)
+
+    def save() -> None:
+        plan.spent = clock.spent()
+        plan.save(path)
+
+    if plan is None:
+        plan = Plan(budget, workers, threads, names)
+        calibrate(plan, specs, options)
+        choose_lengths(plan, usable_core_seconds(plan, clock.left(budget) - REPORT_SECONDS))
+        save()
+        print(f"plan written to {path}:\n{format_plan(plan)}", flush=True)
+    else:
+        print(f"resuming the plan in {path} ({format_duration(plan.spent)} spent)", flush=True)
+    problems: list[str] = []
+    executor = make_executor(options)
+    try:
+        run_pilot(plan, specs, store, options, executor, problems)
+        save()
+        for number in range(1, len(ROUND_SHARES) + 1):
+            run_round(plan, number, specs, store, options, executor, clock, problems)
+            save()
+    finally:
+        executor.shutdown()
+        save()
+    print(format_plan(plan), flush=True)
+    return problems, lambda findings: report_sections(plan, findings)
+
+
+def calibrate(plan: Plan, specs: dict, options) -> None:
+    """Time each experiment's configuration groups (estimate.py) and set its cost per run."""
+    from lstmbench.sweep.estimate import EstimateOptions, estimate_spec
+
+    started = time.monotonic()
+    for name, spec in specs.items():
+        groups = [GroupPlan(key, group_label(key)) for key in lr_groups(spec)]
+        claims = sum(len(e.claims) for e in EXPERIMENTS if e.spec == name)
+        experiment = ExperimentPlan(name, least=least_samples(spec), claims=claims, groups=groups)
+        plan.experiments.append(experiment)
+        print(f"calibrating {name}", flush=True)
+        timing = EstimateOptions(
+            scale=BUDGET_SCALE,
+            pack=2,
+            workers=plan.workers,
+            threads=plan.threads,
+            steps=30,
+            repeats=1,
+            data_path=options.data_path if _on_mnist(spec) else None,
+        )
+        try:
+            estimate = estimate_spec(calibration_spec(spec, CALIBRATION_SAMPLES), timing)
+        except UserError as error:
+            experiment.note = f"not run: calibration failed: {error}"
+            continue
+        weights = [len(g.runs) for g in estimate.groups]
+        experiment.cost = Cost(
+            train_sample=float(np.average([g.fused for g in estimate.groups], weights=weights))
+            * plan.threads,
+            eval_sample=float(np.average([g.eval_sample for g in estimate.groups], weights=weights))
+            * plan.threads,
+        )
+    plan.calibration_seconds = time.monotonic() - started
+
+
+def _on_mnist(spec) -> bool:
+    return spec.fixed.get("dataset", "mnist").partition(":")[0] == "mnist"
+
+
+def _options_for(spec, options, pending: int = 0):
+    """--data names the MNIST folder: only MNIST experiments get it. Packs no larger than
+    an equal share of the pending runs per worker: a pilot's five runs in one fused task
+    would leave the other workers idle."""
+    data = options.data_path if _on_mnist(spec) else None
+    pack = max(1, min(options.pack, math.ceil(pending / options.workers))) if pending else 1
+    return dataclasses.replace(options, data_path=data, pack=pack)
+
+
+def _train(name: str, source: dict, configs: list, spec, store, options, executor) -> int:
+    """Queue the runs in a sweep (those it holds are kept) and train the pending ones;
+    returns how many were pending."""
+    from lstmbench.sweep.runner import execute, register
+
+    pending = register(name, source, configs, store, _options_for(spec, options))
+    execute(name, pending, store, _options_for(spec, options, len(pending)), executor)
+    return len(pending)
+
+
+def run_pilot(plan: Plan, specs: dict, store, options, executor, problems: list) -> None:
+    """Train every group's pilot (once; a resumed plan only finishes it) and choose bands."""
+    started = time.monotonic()
+    for experiment in plan.experiments:
+        if not experiment.planned or all(g.band is not None for g in experiment.groups):
+            continue
+        spec = specs[experiment.spec]
+        sweep = PILOT_PREFIX + spec.name
+        configs = {
+            i: pilot_configs(spec, i, g.key, experiment.samples)
+            for i, g in enumerate(experiment.groups)
+        }
+        every = [c for group in configs.values() for c in group]
+        print(f"pilot of {spec.name}: {len(every)} runs", flush=True)
+        source = {"name": sweep, "description": f"learning-rate pilot of {spec.name}"}
+        try:
+            _train(sweep, source, every, spec, store, options, executor)
+        except UserError as error:
+            problems.append(str(error))
+            continue
+        runs = {r["run_id"]: r for r in store.runs(sweep)}
+        for index, group in enumerate(experiment.groups):
+            finished = [runs[c.run_id] for c in configs[index] if c.run_id in runs]
+            band, tried, why = choose_band(finished, paper_lr_range(spec))
+            group.band, group.pilot, group.band_note = list(band), tried, why
+            group.learned_in_pilot = not why.startswith(NEVER_LEARNED)
+    plan.pilot_seconds += time.monotonic() - started
+
+
+def open_experiments(plan: Plan, store) -> list[str]:
+    """The planned experiments with a claim not decided yet; their verdicts go in the plan."""
+    data = read_experiments(store)
+    keys = [c.key for e in EXPERIMENTS if e.spec in plan.specs for c in e.claims]
+    verdicts = {f.key: f.verdict for f in evaluate(data, keys)}
+    still = []
+    for experiment in plan.experiments:
+        claims = [c.key for e in EXPERIMENTS if e.spec == experiment.spec for c in e.claims]
+        experiment.verdicts = {k: verdicts[k] for k in claims}
+        if any(v not in (CONFIRMED, CONTRADICTED) for v in experiment.verdicts.values()):
+            still.append(experiment.spec)
+    return still
+
+
+def run_round(
+    plan: Plan, number: int, specs: dict, store, options, executor, clock, problems
+) -> None:
+    """Allocate round `number` (unless a resumed plan has it) and train its runs."""
+    if len(plan.rounds) < number:
+        still = open_experiments(plan, store)
+        left = clock.left(plan.budget) - REPORT_SECONDS
+        share = ROUND_SHARES[number - 1] / sum(ROUND_SHARES[number - 1 :])
+        core_seconds = usable_core_seconds(plan, left * share)
+        plan.rounds.append(allocate_round(plan, number, core_seconds, still))
+        added = plan.rounds[-1].added
+        print(
+            f"round {number}: {core_seconds / 3600:.2g} core-hours; "
+            + (", ".join(f"{k} +{v}/group" for k, v in added.items()) or "nothing to add"),
+            flush=True,
+        )
+    round_ = plan.rounds[number - 1]
+    if round_.done:
+        return
+    for experiment in plan.experiments:
+        if not experiment.planned or not any(g.runs for g in experiment.groups):
+            continue
+        spec = specs[experiment.spec]
+        configs = [
+            c
+            for i, g in enumerate(experiment.groups)
+            for c in main_configs(spec, i, g.key, tuple(g.band), g.runs, experiment.samples)
+        ]
+        print(f"round {number}, {spec.name}: {len(configs)} runs in all", flush=True)
+        try:
+            _train(spec.name, spec.source, configs, spec, store, options, executor)
+        except UserError as error:
+            problems.append(str(error))
+    round_.done = True
+    open_experiments(plan, store)  # the verdicts after the round, for the plan file
+
+
+def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:
+    """The plan, the pilot and the runs still needed, for the report."""
+    pilot = []
+    for experiment in plan.experiments:
+        for group in experiment.groups:
+            if group.band is None:
+                continue
+            tried = ", ".join(
+                f"{t['lr']:.2g}{' learned' if t['outcome'] == 'learned' else ''}"
+                for t in group.pilot
+            )
+            pilot.append(
+                f"{experiment.spec} [{group.label}]: tried {tried}; band "
+                f"{group.band[0]:.2g}-{group.band[1]:.2g} ({group.band_note})"
+            )
+    planned = {e.spec for e in plan.experiments if e.planned}
+    seconds = {e.spec: e.run_seconds for e in plan.experiments if e.planned}
+    needs = format_needs([f for f in findings if f.sweep in planned], seconds)
+    deferred = [f"{e.spec}: {e.note}" for e in plan.experiments if not e.planned]
+    if deferred:
+        needs += "\nnot run in this budget (its claims have no data):\n" + "\n".join(deferred)
+    return [
+        ("Budget plan", format_plan(plan)),
+        (
+            "Learning-rate pilot",
+            "Per learning-rate group, the rates tried at the planned run length, which "
+            "learned (best error at most half of chance), and the band the main runs drew "
+            "from (the paper's range, cut where no rate learned):\n" + "\n".join(pilot),
+        ),
+        ("Runs needed to decide the open claims", needs),
+    ]

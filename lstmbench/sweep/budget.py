@@ -1,0 +1,488 @@
+"""Planning a reproduction to a time budget: run lengths, run counts, learning-rate groups.
+
+A budgeted reproduction (`lstmbench reproduce --budget 15m`) runs each experiment at the
+settings of its spec's small scale, with the paper's batch size where the paper fixes one
+(batch 1 trains fast enough now), but chooses for itself how long runs train and how many
+there are:
+
+- calibration: estimate.py times every configuration group of the experiment; a run's cost
+  is then its training samples times the fused seconds per sample, plus its evaluations;
+- which experiments, how long their runs: each needs its pilot and two rounds of MIN_RUNS
+  main runs per learning-rate group at its least run length (MIN_UPDATES updates; shorter
+  runs rarely learn). Experiments are planned cheapest per claim first while their needs
+  fit; the rest are deferred. Then run lengths grow up LADDER while the total fits;
+- learning-rate groups: the settings a learning rate's effect depends on (cell, output,
+  direction, target, and momentum where it is drawn, in MOMENTUM_BINS). A pilot tries
+  PILOT_POINTS rates across the paper's range per group; the main runs of a group draw
+  their rate from the band the pilot found (see analysis/pilot.py);
+- rounds: the main budget is spent in ROUND_SHARES, as many runs in every group of every
+  open experiment; between rounds the verdicts are drawn again and experiments whose claims
+  are all decided get nothing more.
+
+Everything chosen is kept in a plan file beside the results database, so the same command
+resumes where it stopped: the runs of a group are drawn from a seed of their own, by index,
+so a plan asks for the same runs every time and a store never trains one twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lstmbench.errors import UserError
+from lstmbench.sweep.spec import GRID, Scale, Spec
+from lstmbench.training.config import RunConfig
+
+BUDGET_SCALE = "budget"  # the scale budgeted sweeps are stored under
+LADDER = (1_000, 2_500, 5_000, 10_000, 20_000, 40_000, 60_000, 120_000, 240_000, 600_000)
+# Runs of fewer updates than this rarely leave the all-blank plateau on MNIST (at batch 1,
+# 10,000 samples); the loss is a batch's mean, so a batch of b needs b times the samples.
+MIN_UPDATES = 10_000
+PILOT_POINTS = 5
+MIN_RUNS = 4  # least main runs per learning-rate group and round (findings need 3 a group)
+ROUND_SHARES = (0.5, 0.5)
+EVALUATIONS = 5  # per run; the best error is the lowest of them
+EVAL_SAMPLES = 1000  # test samples per evaluation: 0.1% steps, a few % error is resolved
+# Packing runs into fused tasks on a few workers leaves cores idle at the end of a round,
+# and evaluation and start-up are timed coarsely: plan to use this share of the cores.
+USABLE = 0.8
+REPORT_SECONDS = 30.0  # wall seconds kept back for the report
+LR_GROUP_SETTINGS = ("cell", "output", "direction", "target")
+MOMENTUM_BINS = ((0.0, 0.5), (0.5, 0.9), (0.9, 0.99))
+# MNIST only by default: the line experiments generate their data first, which a short
+# budget cannot afford; name them with --only to plan them too.
+DEFAULT_SPECS = ("lr_hidden", "batch_momentum", "cell_types_mnist", "bidi_ctc_mnist")
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([hms])")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as 15m, 2h, 90s or 1h30m."""
+    cleaned = text.strip().lower().replace(" ", "")
+    parts = _DURATION.findall(cleaned)
+    if not cleaned or "".join(n + u for n, u in parts) != cleaned:
+        raise UserError(
+            f"--budget {text!r} is not a duration; give a number and a unit h, m or s, "
+            "e.g. 15m, 2h, 90s or 1h30m"
+        )
+    units = [u for _, u in parts]
+    if len(set(units)) != len(units):
+        raise UserError(f"--budget {text!r} gives a unit twice; e.g. 1h30m, not 1h1h")
+    seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if seconds <= 0:
+        raise UserError(f"--budget {text!r} is no time at all; give more than 0, e.g. 15m")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as 1h30m, 15m or 45s."""
+    seconds = int(round(seconds))
+    hours, minutes, rest = seconds // 3600, seconds // 60 % 60, seconds % 60
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    return text + (f"{rest}s" if rest or not text else "")
+
+
+# -- groups and the runs they are given ---------------------------------------------------
+
+
+def base_scale(spec: Spec) -> Scale:
+    """The spec's small scale, with the paper's batch size where the paper fixes one."""
+    small = spec.scale("small")
+    fixed = dict(small.fixed)
+    if "batch_size" in spec.fixed and "batch_size" not in small.sweep:
+        fixed["batch_size"] = spec.fixed["batch_size"]
+    return Scale(small.runs, fixed, dict(small.sweep))
+
+
+def least_samples(spec: Spec) -> int:
+    """The shortest run length at which the experiment's runs can be expected to learn:
+    MIN_UPDATES updates of its typical batch (a drawn batch size: the geometric mean of
+    its range)."""
+    scale = base_scale(spec)
+    if "batch_size" in scale.sweep:
+        values = scale.sweep["batch_size"].values
+        batch = math.sqrt(values[0] * values[-1])
+    else:
+        batch = scale.fixed.get("batch_size", 1)
+    return int(round(MIN_UPDATES * batch, -3))
+
+
+def paper_lr_range(spec: Spec) -> tuple[float, float]:
+    """The learning rates the paper's experiment drew from."""
+    dimension = spec.sweep["lr"]
+    return float(dimension.values[0]), float(dimension.values[-1])
+
+
+def lr_groups(spec: Spec) -> list[dict]:
+    """The learning-rate groups of an experiment: each a dict of the settings that define it
+    (a setting on a grid: its value; momentum drawn: a [low, high] bin)."""
+    sweep = base_scale(spec).sweep
+    grids = [
+        [(s, v) for v in sweep[s].values]
+        for s in LR_GROUP_SETTINGS
+        if s in sweep and sweep[s].kind == GRID
+    ]
+    keys = [dict(items) for items in _product(grids)]
+    if "momentum" in sweep and sweep["momentum"].kind != GRID:
+        keys = [{**k, "momentum": list(b)} for k in keys for b in MOMENTUM_BINS]
+    return keys
+
+
+def _product(lists: list[list]) -> list[list]:
+    out = [[]]
+    for options in lists:
+        out = [prefix + [option] for prefix in out for option in options]
+    return out
+
+
+def group_label(key: dict) -> str:
+    """A group in words, e.g. 'cell=LSTM output=softmax' or 'momentum 0.5-0.9'."""
+    parts = [
+        f"{k} {v[0]:g}-{v[1]:g}" if isinstance(v, list) else f"{k}={v}" for k, v in key.items()
+    ]
+    return " ".join(parts) or "all runs"
+
+
+def _values(spec: Spec, key: dict, samples: int, rng: np.random.Generator, index: int) -> dict:
+    """One run's settings in a group, other than lr: a grid setting outside the group goes
+    round-robin by index, a drawn one is drawn; momentum within the group's bin."""
+    scale = base_scale(spec)
+    values = dict(scale.fixed)
+    for setting, dimension in scale.sweep.items():
+        if setting in key or setting == "lr":
+            continue
+        if dimension.kind == GRID:
+            values[setting] = dimension.values[index % len(dimension.values)]
+        else:
+            values[setting] = dimension.draw(rng)
+    for setting, value in key.items():
+        values[setting] = float(rng.uniform(*value)) if isinstance(value, list) else value
+    values.update(
+        samples=samples,
+        eval_every=max(1, samples // EVALUATIONS),
+        eval_samples=EVAL_SAMPLES,
+        seed=index,
+    )
+    return values
+
+
+def main_configs(
+    spec: Spec, group: int, key: dict, band: tuple[float, float], runs: int, samples: int
+) -> list[RunConfig]:
+    """The first `runs` main runs of a group, lr drawn log-uniformly from `band`. Run i is
+    drawn from its own seed, so asking for more runs later keeps the first ones."""
+    configs = []
+    for index in range(runs):
+        rng = np.random.default_rng([spec.seed, group, index])
+        values = _values(spec, key, samples, rng, index)
+        values["lr"] = float(math.exp(rng.uniform(math.log(band[0]), math.log(band[1]))))
+        configs.append(RunConfig(**values))
+    return configs
+
+
+def pilot_lrs(spec: Spec) -> list[float]:
+    """The learning rates a pilot tries: PILOT_POINTS, evenly on a log scale across the
+    paper's range, both ends included."""
+    low, high = paper_lr_range(spec)
+    return [float(v) for v in np.geomspace(low, high, PILOT_POINTS)]
+
+
+def pilot_configs(spec: Spec, group: int, key: dict, samples: int) -> list[RunConfig]:
+    """One run per pilot learning rate, all else alike (one fused task): the group's first
+    main-run settings, so hidden size and batch are typical of the group."""
+    rng = np.random.default_rng([spec.seed, group, 0])
+    values = _values(spec, key, samples, rng, 0)
+    return [RunConfig(**{**values, "lr": lr}) for lr in pilot_lrs(spec)]
+
+
+def calibration_spec(spec: Spec, samples: int) -> Spec:
+    """The experiment at its budget settings, two runs per grid point, for estimate.py to
+    time (two, so that a fused pack is timed as well)."""
+    scale = base_scale(spec)
+    grid = math.prod(len(d.values) for d in scale.sweep.values() if d.kind == GRID)
+    fixed = {
+        **scale.fixed,
+        "samples": samples,
+        "eval_every": max(1, samples // EVALUATIONS),
+        "eval_samples": EVAL_SAMPLES,
+    }
+    budget = Scale(2 * grid, fixed, scale.sweep)
+    return dataclasses.replace(spec, scales={BUDGET_SCALE: budget})
+
+
+# -- the plan -----------------------------------------------------------------------------
+
+
+@dataclass
+class Cost:
+    """What one run of an experiment costs, from calibration: core-seconds per training
+    sample (fused, per run) and per evaluated test sample, averaged over its groups."""
+
+    train_sample: float
+    eval_sample: float
+
+    def run_seconds(self, samples: int) -> float:
+        """Core-seconds of one run of `samples` training samples, evaluations included."""
+        evaluations = EVALUATIONS + 1  # one more where samples do not divide evenly
+        return self.train_sample * samples + evaluations * EVAL_SAMPLES * self.eval_sample
+
+
+@dataclass
+class GroupPlan:
+    """A learning-rate group: its settings, its pilot, its band, its main runs so far."""
+
+    key: dict
+    label: str
+    pilot: list[dict] = field(default_factory=list)  # {"lr", "outcome", "best_error"}
+    band: list[float] | None = None
+    band_note: str = ""
+    learned_in_pilot: bool | None = None  # None: pilot not run yet
+    runs: int = 0  # main runs asked for so far (all rounds)
+
+
+@dataclass
+class ExperimentPlan:
+    """How one experiment spends its share: run length, cost per run, groups."""
+
+    spec: str
+    samples: int = 0
+    least: int = MIN_UPDATES  # the shortest run length at which its runs learn (least_samples)
+    claims: int = 1  # the paper's claims it tests
+    cost: Cost | None = None
+    groups: list[GroupPlan] = field(default_factory=list)
+    note: str = ""
+    verdicts: dict = field(default_factory=dict)  # claim -> verdict after the last round
+
+    @property
+    def run_seconds(self) -> float:
+        return self.cost.run_seconds(self.samples) if self.cost and self.samples else math.nan
+
+    @property
+    def planned(self) -> bool:
+        return self.samples > 0
+
+
+@dataclass
+class Round:
+    """One round of main runs: its core-seconds, runs per group added, what was open."""
+
+    number: int
+    core_seconds: float
+    added: dict = field(default_factory=dict)  # spec -> runs added per group
+    open_before: list[str] = field(default_factory=list)
+    done: bool = False
+
+
+@dataclass
+class Plan:
+    """A budgeted reproduction: the budget, the machine, every experiment and round."""
+
+    budget: float  # wall seconds
+    workers: int
+    threads: int
+    specs: list[str]
+    experiments: list[ExperimentPlan] = field(default_factory=list)
+    rounds: list[Round] = field(default_factory=list)
+    spent: float = 0.0  # wall seconds spent by this plan so far (over every invocation)
+    calibration_seconds: float = 0.0
+    pilot_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cores(self) -> int:
+        return self.workers * self.threads
+
+    def experiment(self, spec: str) -> ExperimentPlan:
+        return next(e for e in self.experiments if e.spec == spec)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Plan:
+        experiments = []
+        for e in data["experiments"]:
+            cost = Cost(**e["cost"]) if e.get("cost") else None
+            groups = [GroupPlan(**g) for g in e["groups"]]
+            experiments.append(ExperimentPlan(**{**e, "cost": cost, "groups": groups}))
+        rounds = [Round(**r) for r in data["rounds"]]
+        return cls(**{**data, "experiments": experiments, "rounds": rounds})
+
+    def save(self, path: Path) -> None:
+        """Write the plan atomically (a stopped run leaves the old plan or the new one)."""
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True))
+        partial.replace(path)
+
+
+def plan_path(db: str | Path) -> Path:
+    """Where the plan of a results database is kept: beside it, .plan.json."""
+    db = Path(db)
+    return db.with_name(db.stem + ".plan.json")
+
+
+def load_plan(path: Path, budget: float, specs: list[str]) -> Plan | None:
+    """The saved plan, if any; one made for another budget or experiments is refused."""
+    if not path.is_file():
+        return None
+    try:
+        plan = Plan.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(
+            f"the plan {path} cannot be read ({error}); remove it and its database to start "
+            "again, or give another --db"
+        ) from None
+    if plan.budget != budget or plan.specs != specs:
+        raise UserError(
+            f"the plan {path} was made for --budget {format_duration(plan.budget)} and "
+            f"{', '.join(plan.specs)}; give the same --budget and --only to resume it, or "
+            "another --db to plan anew"
+        )
+    return plan
+
+
+def usable_core_seconds(plan: Plan, wall_seconds: float) -> float:
+    """Core-seconds of training that `wall_seconds` of the plan's workers can be counted on for."""
+    return max(0.0, wall_seconds) * plan.cores * USABLE
+
+
+def choose_lengths(plan: Plan, core_seconds: float) -> None:
+    """Which experiments run, and how long their runs train, within `core_seconds`.
+
+    An experiment needs its pilot and two rounds of MIN_RUNS runs per learning-rate group at
+    its least run length (shorter runs rarely learn). Experiments are taken in order of what
+    that costs per claim, the cheapest first, while their needs fit together: the budget goes
+    to the claims it can decide, and the others are deferred with the budget that would
+    plan them. Then run lengths grow up LADDER, the experiment furthest below its least
+    length times the others' growth first, while the total still fits. A lone experiment
+    runs at the longest length that fits, even below its least."""
+    for experiment in plan.experiments:
+        experiment.samples = 0
+    candidates = [e for e in plan.experiments if e.cost is not None]
+    need = {e.spec: _runs_per_experiment(e) * e.cost.run_seconds(e.least) for e in candidates}
+    order = sorted(candidates, key=lambda e: need[e.spec] / max(1, e.claims))
+    chosen, used = [], 0.0
+    for experiment in order:
+        if used + need[experiment.spec] <= core_seconds:
+            chosen.append(experiment)
+            used += need[experiment.spec]
+            experiment.samples = _rung(experiment.least)
+    if not chosen and len(candidates) == 1:
+        [lone] = candidates
+        fitting = [s for s in LADDER if _cost(lone, s) <= core_seconds]
+        lone.samples = fitting[-1] if fitting else 0
+    for experiment in candidates:
+        if experiment.samples:
+            continue
+        wall = (used + need[experiment.spec]) / (plan.cores * USABLE)
+        experiment.note = (
+            f"deferred: its {_runs_per_experiment(experiment)} runs of {experiment.least:,} "
+            f"samples (the least at which its runs learn) need "
+            f"{need[experiment.spec] / 3600:.2g} core-hours, more than the budget leaves after "
+            f"the experiments whose claims cost less; about --budget "
+            f"{format_duration(wall + REPORT_SECONDS + plan.calibration_seconds)} plans it"
+        )
+    _grow(chosen, core_seconds)
+    for experiment in chosen + [e for e in candidates if e.samples and e not in chosen]:
+        runs = _runs_per_experiment(experiment)
+        experiment.note = (
+            f"{experiment.samples:,} samples a run (least {experiment.least:,}): {runs} runs "
+            f"({PILOT_POINTS} pilot and {len(ROUND_SHARES)}x{MIN_RUNS} main per group) at "
+            f"least, {_cost(experiment, experiment.samples) / 3600:.2g} core-hours"
+        )
+
+
+def _cost(experiment: ExperimentPlan, samples: int) -> float:
+    """Core-seconds of an experiment's least runs at a run length."""
+    return _runs_per_experiment(experiment) * experiment.cost.run_seconds(samples)
+
+
+def _rung(samples: int) -> int:
+    """The shortest length of LADDER at least `samples` (the longest if none)."""
+    return next((s for s in LADDER if s >= samples), LADDER[-1])
+
+
+def _grow(chosen: list[ExperimentPlan], core_seconds: float) -> None:
+    """Lengthen runs one rung at a time, the experiment relatively shortest first, while
+    the total fits."""
+    while True:
+        total = sum(_cost(e, e.samples) for e in chosen)
+        steps = []
+        for e in chosen:
+            longer = [s for s in LADDER if s > e.samples]
+            if longer and total - _cost(e, e.samples) + _cost(e, longer[0]) <= core_seconds:
+                steps.append((e.samples / e.least, e, longer[0]))
+        if not steps:
+            return
+        _, experiment, samples = min(steps, key=lambda step: step[0])
+        experiment.samples = samples
+
+
+def _runs_per_experiment(experiment: ExperimentPlan) -> int:
+    """Pilot and the least main runs an experiment is planned with."""
+    return (PILOT_POINTS + len(ROUND_SHARES) * MIN_RUNS) * len(experiment.groups)
+
+
+def allocate_round(plan: Plan, number: int, core_seconds: float, open_specs: list[str]) -> Round:
+    """A round: as many new runs in every learning-rate group of every experiment still
+    open as `core_seconds` pay for. Experiments whose claims are all decided get nothing."""
+    chosen = [e for e in plan.experiments if e.planned and e.spec in open_specs]
+    round_ = Round(number, core_seconds, open_before=[e.spec for e in chosen])
+    per_run_of_each_group = sum(e.run_seconds * len(e.groups) for e in chosen)
+    per_group = int(core_seconds // per_run_of_each_group) if chosen else 0
+    for experiment in chosen if per_group > 0 else []:
+        round_.added[experiment.spec] = per_group
+        for group in experiment.groups:
+            group.runs += per_group
+    return round_
+
+
+def planned_core_seconds(plan: Plan, round_: Round) -> float:
+    """Core-seconds the runs a round added are estimated to take."""
+    return sum(
+        runs * len(plan.experiment(spec).groups) * plan.experiment(spec).run_seconds
+        for spec, runs in round_.added.items()
+    )
+
+
+def format_plan(plan: Plan) -> str:
+    """The plan as a table: per experiment run length, cost, groups, runs per round."""
+    lines = [
+        f"budget {format_duration(plan.budget)} on {plan.workers} worker(s) of "
+        f"{plan.threads} thread(s); calibration took {plan.calibration_seconds:.0f} s",
+    ]
+    header = ("experiment", "samples/run", "core-s/run", "lr groups", "main runs/group", "note")
+    rows = []
+    for e in plan.experiments:
+        per_round = "+".join(str(r.added.get(e.spec, 0)) for r in plan.rounds) or "-"
+        rows.append(
+            (
+                e.spec,
+                f"{e.samples:,}" if e.planned else "-",
+                f"{e.run_seconds:.1f}" if e.planned else "-",
+                str(len(e.groups)),
+                per_round,
+                e.note,
+            )
+        )
+    table = [header, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
+    for row in table:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:-1], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells) + "  " + row[-1])
+    for r in plan.rounds:
+        state = "done" if r.done else "planned"
+        lines.append(
+            f"round {r.number}: {r.core_seconds / 3600:.2g} core-hours for "
+            f"{', '.join(r.open_before) or 'nothing (every claim decided)'} ({state})"
+        )
+    lines += [f"note: {note}" for note in plan.notes]
+    return "\n".join(lines)

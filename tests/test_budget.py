@@ -1,0 +1,321 @@
+"""Budgeted reproduction: durations, the plan against measured speeds, the pilot's band, the
+power calculation against simulation, resuming, and rounds that skip decided experiments."""
+
+import json
+import math
+import sqlite3
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from lstmbench.analysis.findings import Check, check_output_alike, evaluate_findings
+from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band
+from lstmbench.analysis.power import difference_n, margin_n, runs_needed
+from lstmbench.analysis.stats import equivalence_p, mann_whitney
+from lstmbench.cli.main import main
+from lstmbench.errors import UserError
+from lstmbench.sweep.budget import (
+    LADDER,
+    MIN_RUNS,
+    MIN_UPDATES,
+    PILOT_POINTS,
+    ROUND_SHARES,
+    Cost,
+    ExperimentPlan,
+    GroupPlan,
+    Plan,
+    allocate_round,
+    choose_lengths,
+    least_samples,
+    load_plan,
+    main_configs,
+    parse_duration,
+    planned_core_seconds,
+)
+from lstmbench.sweep.spec import load_spec
+
+# -- durations --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("15m", 900), ("2h", 7200), ("90s", 90), ("1h30m", 5400), ("1.5h", 5400), (" 20S ", 20)],
+)
+def test_durations_parse(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("", "not a duration"),
+        ("15", "not a duration"),
+        ("15x", "not a duration"),
+        ("m", "not a duration"),
+        ("-5m", "not a duration"),
+        ("1h1h", "unit twice"),
+        ("0m", "no time at all"),
+    ],
+)
+def test_bad_durations_say_what_and_how(text, says):
+    with pytest.raises(UserError) as error:
+        parse_duration(text)
+    assert says in str(error.value)
+    assert "e.g." in str(error.value)  # how to fix it
+
+
+def test_bad_budget_on_the_command_line_is_one_message(tmp_path, capsys):
+    db = tmp_path / "results.db"
+    assert main(["reproduce", "--budget", "soon", "--db", str(db)]) != 0
+    err = capsys.readouterr().err
+    assert "--budget 'soon' is not a duration" in err
+    assert "Traceback" not in err
+    assert main(["reproduce", "--budget", "5m", "--scale", "tiny", "--db", str(db)]) != 0
+    assert "not both" in capsys.readouterr().err
+    assert not db.exists()  # refused before anything was made
+
+
+# -- the plan against speeds ----------------------------------------------------------
+
+
+def constructed_plan() -> Plan:
+    """Three experiments with made-up speeds (core-seconds per sample and per evaluated sample)."""
+    plan = Plan(budget=900, workers=2, threads=1, specs=["cheap", "dear", "impossible"])
+    speeds = {"cheap": (1e-5, 1e-6), "dear": (2e-4, 1e-5), "impossible": (5e-3, 1e-4)}
+    groups = {"cheap": 1, "dear": 6, "impossible": 12}
+    for name, (train, evaluate) in speeds.items():
+        plan.experiments.append(
+            ExperimentPlan(
+                name,
+                cost=Cost(train, evaluate),
+                groups=[GroupPlan({"g": i}, f"g={i}") for i in range(groups[name])],
+            )
+        )
+    return plan
+
+
+def least_cost(e: ExperimentPlan, samples: int) -> float:
+    return (
+        (PILOT_POINTS + len(ROUND_SHARES) * MIN_RUNS) * len(e.groups) * e.cost.run_seconds(samples)
+    )
+
+
+def test_plan_fits_the_budget_and_runs_as_long_as_it_can():
+    plan = constructed_plan()
+    core_seconds = 1000.0
+    choose_lengths(plan, core_seconds)
+    planned = [e for e in plan.experiments if e.planned]
+    assert [e.spec for e in planned] == ["cheap", "dear"]
+    total = sum(least_cost(e, e.samples) for e in planned)
+    assert total <= core_seconds
+    for e in planned:
+        assert e.samples >= e.least  # long enough to learn
+        longer = [s for s in LADDER if s > e.samples]  # and no rung longer would still fit
+        assert not longer or total - least_cost(e, e.samples) + least_cost(e, longer[0]) > 1000
+    impossible = plan.experiment("impossible")
+    assert "deferred" in impossible.note and "--budget" in impossible.note
+
+
+def test_the_budget_goes_to_the_cheapest_claims_first():
+    plan = constructed_plan()
+    plan.experiments = plan.experiments[1:]  # dear (one claim), impossible (three)
+    dear, many = plan.experiments
+    many.cost = Cost(dear.cost.train_sample, dear.cost.eval_sample)
+    many.groups = many.groups[:9]  # 1.5 times dear's runs, three times its claims
+    many.claims = 3
+    choose_lengths(plan, 1.6 * least_cost(dear, dear.least))
+    assert many.planned and not dear.planned
+
+
+def test_a_lone_experiment_runs_short_rather_than_not_at_all():
+    plan = constructed_plan()
+    plan.experiments = [plan.experiment("impossible")]
+    choose_lengths(plan, 2000.0)
+    [only] = plan.experiments
+    assert 0 < only.samples < only.least
+    assert least_cost(only, only.samples) <= 2000.0
+    choose_lengths(plan, 100.0)  # not even the shortest runs fit: said so, nothing planned
+    assert only.samples == 0 and "deferred" in only.note and "--budget" in only.note
+
+
+def test_a_round_costs_no_more_than_it_was_given():
+    plan = constructed_plan()
+    choose_lengths(plan, 1000.0)
+    round_ = allocate_round(plan, 1, 400.0, ["cheap", "dear", "impossible"])
+    assert set(round_.added) == {"cheap", "dear"}  # nothing for an experiment not planned
+    assert 0 < planned_core_seconds(plan, round_) <= 400.0
+    for spec, runs in round_.added.items():
+        assert all(g.runs == runs for g in plan.experiment(spec).groups)
+
+
+def test_decided_experiments_get_no_further_rounds():
+    plan = constructed_plan()
+    choose_lengths(plan, 1000.0)
+    cheap, dear = plan.experiment("cheap"), plan.experiment("dear")
+    cheap.cost, cheap.samples = dear.cost, dear.samples  # as dear as the other, for the share
+    cheap.groups = [GroupPlan({"g": i}, f"g={i}") for i in range(len(dear.groups))]
+    first = allocate_round(plan, 1, 400.0, ["cheap", "dear"])
+    before = {e.spec: [g.runs for g in e.groups] for e in plan.experiments}
+    second = allocate_round(plan, 2, 400.0, ["dear"])  # every claim of "cheap" decided
+    assert "cheap" not in second.added and second.open_before == ["dear"]
+    assert [g.runs for g in plan.experiment("cheap").groups] == before["cheap"]
+    # the decided experiment's share went to the open one
+    assert second.added["dear"] >= 1.5 * first.added["dear"]
+
+
+def test_runs_of_larger_batches_must_be_longer_to_learn():
+    assert least_samples(load_spec("lr_hidden")) == MIN_UPDATES  # batch 1
+    batch_momentum = load_spec("batch_momentum")  # batches drawn from 5 to 200: about 32
+    assert least_samples(batch_momentum) == pytest.approx(MIN_UPDATES * 31.6, rel=0.01)
+
+
+def test_more_runs_later_keep_the_first_ones():
+    spec = load_spec("bidi_ctc_mnist")
+    key = {"direction": "bidi", "target": "ctc"}
+    few = main_configs(spec, 5, key, (1e-3, 1e-2), 4, 5000)
+    more = main_configs(spec, 5, key, (1e-3, 1e-2), 9, 5000)
+    assert [c.run_id for c in more[:4]] == [c.run_id for c in few]
+    assert len({c.run_id for c in more}) == 9
+    assert all(1e-3 <= c.lr <= 1e-2 and c.direction == "bidi" for c in more)
+
+
+# -- the pilot's band -------------------------------------------------------------------
+
+
+def pilot_run(lr: float, best_error: float | None, status: str = "done") -> dict:
+    return {"lr": lr, "best_error": best_error, "status": status, "dataset": "mnist"}
+
+
+LRS = [float(v) for v in np.geomspace(1e-6, 1e-1, 5)]
+STEP = math.sqrt(LRS[1] / LRS[0])
+
+
+def test_band_spans_the_rates_that_learned_half_a_step_out():
+    runs = [
+        pilot_run(LRS[0], 0.9),
+        pilot_run(LRS[1], 0.88),
+        pilot_run(LRS[2], 0.30),  # learned: at most half of chance (0.45)
+        pilot_run(LRS[3], 0.05),
+        pilot_run(LRS[4], None, "diverged"),
+    ]
+    band, tried, why = choose_band(runs, (1e-6, 1e-1))
+    assert band == pytest.approx((LRS[2] / STEP, LRS[3] * STEP))
+    assert [t["outcome"] for t in tried] == [
+        "did not learn",
+        "did not learn",
+        "learned",
+        "learned",
+        "diverged",
+    ]
+    assert "2 of 5 rates learned" in why and "below" in why and "above" in why
+
+
+def test_band_stays_inside_the_paper_range_and_spans_a_gap():
+    runs = [pilot_run(lr, e) for lr, e in zip(LRS, [0.9, 0.2, 0.6, 0.9, 0.1], strict=True)]
+    band, _, why = choose_band(runs, (1e-6, 1e-1))
+    assert band == pytest.approx((LRS[1] / STEP, 1e-1))  # the top learned: clipped, not widened
+    assert "above" not in why
+
+
+def test_a_group_that_never_learned_keeps_the_paper_range():
+    runs = [pilot_run(lr, 0.9) for lr in LRS]
+    band, _, why = choose_band(runs, (1e-6, 1e-1))
+    assert band == (1e-6, 1e-1)
+    assert why.startswith(NEVER_LEARNED)
+
+
+# -- the power calculation against simulation ----------------------------------------------
+
+
+def simulated_power(test, n: int, repeats: int = 600, seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+    return float(np.mean([test(rng, n) for _ in range(repeats)]))
+
+
+def test_difference_size_gives_the_power_asked():
+    shift = 0.8  # normal groups one 0.8 sd apart: Cliff's delta 2 Phi(shift / sqrt 2) - 1
+    delta = 2 * stats.norm.cdf(shift / math.sqrt(2)) - 1
+    n = math.ceil(difference_n(delta, alpha=0.05, power=0.8))
+    assert 20 <= n <= 40
+
+    def significant(rng, n):
+        a, b = rng.normal(0, 1, n), rng.normal(shift, 1, n)
+        return mann_whitney(a, b) < 0.05
+
+    assert simulated_power(significant, n) == pytest.approx(0.8, abs=0.06)
+    assert simulated_power(significant, n // 3) < 0.6  # the size matters: fewer runs fall short
+
+
+def test_equivalence_size_gives_the_power_asked():
+    margin, sd = math.log10(1.25), 0.1
+    n = math.ceil(margin_n(0.0, sd, margin, alpha=0.05, tost=True, power=0.8))
+
+    def within(rng, n):
+        a, b = rng.normal(0, sd, n), rng.normal(0, sd, n)
+        return equivalence_p(a, b, margin) < 0.05
+
+    assert simulated_power(within, n, repeats=400) == pytest.approx(0.8, abs=0.08)
+    assert margin_n(margin, sd, margin, 0.05, tost=True) == math.inf  # at the margin: never
+
+
+# -- resuming, on real MNIST ----------------------------------------------------------------
+
+
+def test_the_same_command_resumes_and_trains_nothing_twice(tmp_path, mnist_dir, capsys):
+    db = tmp_path / "results.db"
+    command = [
+        "reproduce",
+        "--budget",
+        "60s",
+        "--only",
+        "lr_hidden",
+        "--data",
+        str(mnist_dir),
+        "--db",
+        str(db),
+        "--out",
+        str(tmp_path / "report"),
+        "--quiet",
+    ]
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert "plan written to" in out
+    plan = json.loads((tmp_path / "results.plan.json").read_text())
+    assert [r["done"] for r in plan["rounds"]] == [True] * len(ROUND_SHARES)
+    with sqlite3.connect(db) as connection:
+        first = connection.execute("SELECT run_id, finished FROM runs ORDER BY run_id").fetchall()
+    assert len(first) >= PILOT_POINTS
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Learning-rate pilot" in report and "## Runs needed" in report
+
+    assert main(command) == 0
+    assert "resuming the plan" in capsys.readouterr().out
+    with sqlite3.connect(db) as connection:
+        again = connection.execute("SELECT run_id, finished FROM runs ORDER BY run_id").fetchall()
+    assert again == first  # no run added, none trained again
+
+    with pytest.raises(UserError, match="same --budget"):
+        load_plan(tmp_path / "results.plan.json", 30.0, ["lr_hidden"])
+
+
+def test_open_claims_get_runs_needed_from_their_observed_effect():
+    rng = np.random.default_rng(3)
+
+    def runs(output: str, count: int) -> list[dict]:
+        errors = 10 ** rng.normal(-1.3, 0.15, count)  # every run learned, errors near 5%
+        return [
+            {"best_error": float(e), "status": "done", "dataset": "mnist", "output": output}
+            | {"sweep": "cell_types_mnist", "reason": ""}
+            for e in errors
+        ]
+
+    group = runs("softmax", 5) + runs("logistic", 5)
+    check = Check("output_mnist", "outputs alike", "null", check_output_alike)
+    [finding] = evaluate_findings([(check, "cell_types_mnist", group)])
+    assert finding.verdict == "inconclusive"  # five runs a group cannot show x1.25
+    [need] = runs_needed([finding], {"cell_types_mnist": 36.0})
+    assert need.have == (5, 5) and "TOST" in need.test
+    assert 5 < need.per_group < math.inf
+    assert need.further == 2 * (math.ceil(need.per_group) - 5)
+    assert need.core_hours == pytest.approx(need.further * 36.0 / 3600)
