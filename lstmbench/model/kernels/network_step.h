@@ -199,14 +199,12 @@ void sgd_update(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& 
 // Returns each run's mean loss over the batch (K,), float64, and whether the update was
 // applied: only when the loss of every active run is finite. Inactive runs (finished)
 // contribute no gradient.
-inline std::pair<torch::Tensor, bool> train_step(torch::Tensor x, const torch::Tensor& lengths_tensor,
-                                torch::Tensor targets, torch::Tensor target_lengths,
-                                std::vector<torch::Tensor> params,
-                                std::vector<torch::Tensor> buffers,
-                                const std::vector<double>& rates,
-                                const std::vector<double>& momenta,
-                                const std::vector<bool>& active, const NetworkShape& net,
-                                CtcAlignment ctc_alignment) {
+inline std::pair<torch::Tensor, bool> train_step(
+    torch::Tensor x, const torch::Tensor& lengths_tensor, torch::Tensor targets,
+    torch::Tensor target_lengths, std::vector<torch::Tensor> params,
+    std::vector<torch::Tensor> buffers, const std::vector<double>& rates,
+    const std::vector<double>& momenta, const std::vector<bool>& active, const NetworkShape& net,
+    CtcAlignment ctc_alignment) {
   torch::NoGradGuard no_grad;
   const int64_t directions = net.bidirectional ? 2 : 1;
   const size_t cells = size_t(net.layers * directions);

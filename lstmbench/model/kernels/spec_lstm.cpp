@@ -44,7 +44,8 @@ torch::Tensor train_steps(std::vector<torch::Tensor> xs, std::vector<torch::Tens
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &lstmbench::forward, "K CellSpec LSTM runs over a sequence: (y, c, activations)");
+  m.def("forward", &lstmbench::forward,
+        "K CellSpec LSTM runs over a sequence: (y, c, activations)");
   m.def("backward", &lstmbench::backward, "gradients of the CellSpec LSTM sequence");
   m.def("train_steps", &train_steps, "SGD steps of K stacked networks: each run's mean losses");
 }
