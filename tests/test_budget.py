@@ -17,10 +17,12 @@ from lstmbench.cli.main import main
 from lstmbench.errors import UserError
 from lstmbench.sweep.budget import (
     LADDER,
+    MEASURED_USABLE,
     MIN_RUNS,
     MIN_UPDATES,
     PILOT_POINTS,
     ROUND_SHARES,
+    USABLE,
     Cost,
     ExperimentPlan,
     GroupPlan,
@@ -32,6 +34,8 @@ from lstmbench.sweep.budget import (
     main_configs,
     parse_duration,
     planned_core_seconds,
+    round_core_seconds,
+    speed_ratio,
 )
 from lstmbench.sweep.spec import load_spec
 
@@ -164,6 +168,25 @@ def test_decided_experiments_get_no_further_rounds():
     assert second.added["dear"] >= 1.5 * first.added["dear"]
 
 
+def test_measured_rounds_correct_what_calibration_predicted():
+    plan = constructed_plan()
+    choose_lengths(plan, 1000.0)
+    assert speed_ratio(plan) is None
+    assert round_core_seconds(plan, 100.0) == pytest.approx(100.0 * plan.cores * USABLE)
+    first = allocate_round(plan, 1, 400.0, ["cheap", "dear"])
+    predicted = planned_core_seconds(plan, first)
+    plan.rounds.append(first)
+    first.done, first.wall_seconds = True, predicted / plan.cores / 2  # ran twice as fast
+    assert speed_ratio(plan) == pytest.approx(0.5)
+    # the next round is given twice the predicted core time the wall time would buy
+    assert round_core_seconds(plan, 100.0) == pytest.approx(
+        100.0 * plan.cores * MEASURED_USABLE * 2
+    )
+    unfinished = allocate_round(plan, 2, 400.0, ["dear"])
+    plan.rounds.append(unfinished)  # not done yet: not measured
+    assert speed_ratio(plan) == pytest.approx(0.5)
+
+
 def test_runs_of_larger_batches_must_be_longer_to_learn():
     assert least_samples(load_spec("lr_hidden")) == MIN_UPDATES  # batch 1
     batch_momentum = load_spec("batch_momentum")  # batches drawn from 5 to 200: about 32
@@ -282,7 +305,8 @@ def test_the_same_command_resumes_and_trains_nothing_twice(tmp_path, mnist_dir, 
     out = capsys.readouterr().out
     assert "plan written to" in out
     plan = json.loads((tmp_path / "results.plan.json").read_text())
-    assert [r["done"] for r in plan["rounds"]] == [True] * len(ROUND_SHARES)
+    assert len(plan["rounds"]) >= len(ROUND_SHARES)  # and top-ups while time was left
+    assert all(r["done"] and r["wall_seconds"] > 0 for r in plan["rounds"] if r["added"])
     with sqlite3.connect(db) as connection:
         first = connection.execute("SELECT run_id, finished FROM runs ORDER BY run_id").fetchall()
     assert len(first) >= PILOT_POINTS

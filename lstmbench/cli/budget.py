@@ -24,6 +24,7 @@ from lstmbench.errors import UserError
 from lstmbench.sweep.budget import (
     BUDGET_SCALE,
     DEFAULT_SPECS,
+    MAX_ROUNDS,
     REPORT_SECONDS,
     ROUND_SHARES,
     Cost,
@@ -44,6 +45,7 @@ from lstmbench.sweep.budget import (
     parse_duration,
     pilot_configs,
     plan_path,
+    round_core_seconds,
     usable_core_seconds,
 )
 
@@ -101,9 +103,11 @@ def reproduce_budget(args: argparse.Namespace, store) -> tuple[list[str], Callab
     try:
         run_pilot(plan, specs, store, options, executor, problems)
         save()
-        for number in range(1, len(ROUND_SHARES) + 1):
-            run_round(plan, number, specs, store, options, executor, clock, problems)
+        for number in range(1, MAX_ROUNDS + 1):
+            trained = run_round(plan, number, specs, store, options, executor, clock, problems)
             save()
+            if not trained and number >= len(ROUND_SHARES):
+                break  # the shared rounds are over and what is left pays for no run more
     finally:
         executor.shutdown()
         save()
@@ -214,23 +218,29 @@ def open_experiments(plan: Plan, store) -> list[str]:
 
 def run_round(
     plan: Plan, number: int, specs: dict, store, options, executor, clock, problems
-) -> None:
-    """Allocate round `number` (unless a resumed plan has it) and train its runs."""
+) -> bool:
+    """Allocate round `number` (unless a resumed plan has it) and train its runs; returns
+    whether it added any. The shared rounds take ROUND_SHARES of the time left, a top-up
+    round all of it; a top-up that pays for nothing is not kept."""
     if len(plan.rounds) < number:
         still = open_experiments(plan, store)
         left = clock.left(plan.budget) - REPORT_SECONDS
-        share = ROUND_SHARES[number - 1] / sum(ROUND_SHARES[number - 1 :])
-        core_seconds = usable_core_seconds(plan, left * share)
-        plan.rounds.append(allocate_round(plan, number, core_seconds, still))
-        added = plan.rounds[-1].added
+        shares = ROUND_SHARES[number - 1 :]
+        share = shares[0] / sum(shares) if shares else 1.0
+        core_seconds = round_core_seconds(plan, left * share)
+        round_ = allocate_round(plan, number, core_seconds, still)
+        if not round_.added and number > len(ROUND_SHARES):
+            return False
+        plan.rounds.append(round_)
         print(
             f"round {number}: {core_seconds / 3600:.2g} core-hours; "
-            + (", ".join(f"{k} +{v}/group" for k, v in added.items()) or "nothing to add"),
+            + (", ".join(f"{k} +{v}/group" for k, v in round_.added.items()) or "nothing to add"),
             flush=True,
         )
     round_ = plan.rounds[number - 1]
     if round_.done:
-        return
+        return bool(round_.added)
+    started = time.monotonic()
     for experiment in plan.experiments:
         if not experiment.planned or not any(g.runs for g in experiment.groups):
             continue
@@ -245,8 +255,10 @@ def run_round(
             _train(spec.name, spec.source, configs, spec, store, options, executor)
         except UserError as error:
             problems.append(str(error))
+    round_.wall_seconds += time.monotonic() - started
     round_.done = True
     open_experiments(plan, store)  # the verdicts after the round, for the plan file
+    return bool(round_.added)
 
 
 def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:

@@ -17,7 +17,9 @@ there are:
   their rate from the band the pilot found (see analysis/pilot.py);
 - rounds: the main budget is spent in ROUND_SHARES, as many runs in every group of every
   open experiment; between rounds the verdicts are drawn again and experiments whose claims
-  are all decided get nothing more.
+  are all decided get nothing more. Then top-up rounds take what is left until it pays for
+  no run more. Once a round has run, its wall time against what calibration predicted for
+  it corrects every later round (speed_ratio), so the budget is spent, not merely planned.
 
 Everything chosen is kept in a plan file beside the results database, so the same command
 resumes where it stopped: the runs of a group are drawn from a seed of their own, by index,
@@ -47,6 +49,9 @@ MIN_UPDATES = 10_000
 PILOT_POINTS = 5
 MIN_RUNS = 4  # least main runs per learning-rate group and round (findings need 3 a group)
 ROUND_SHARES = (0.5, 0.5)
+MAX_ROUNDS = 12  # the shared rounds and the top-ups after them
+# A measured round corrects calibration; keep a little back for the runs' spread around it.
+MEASURED_USABLE = 0.95
 EVALUATIONS = 5  # per run; the best error is the lowest of them
 EVAL_SAMPLES = 1000  # test samples per evaluation: 0.1% steps, a few % error is resolved
 # Packing runs into fused tasks on a few workers leaves cores idle at the end of a round,
@@ -277,6 +282,7 @@ class Round:
     added: dict = field(default_factory=dict)  # spec -> runs added per group
     open_before: list[str] = field(default_factory=list)
     done: bool = False
+    wall_seconds: float = 0.0  # how long its runs took (0 until done)
 
 
 @dataclass
@@ -350,6 +356,25 @@ def load_plan(path: Path, budget: float, specs: list[str]) -> Plan | None:
 def usable_core_seconds(plan: Plan, wall_seconds: float) -> float:
     """Core-seconds of training that `wall_seconds` of the plan's workers can be counted on for."""
     return max(0.0, wall_seconds) * plan.cores * USABLE
+
+
+def speed_ratio(plan: Plan) -> float | None:
+    """Wall core-seconds the finished rounds took per core-second calibration predicted for
+    them (idle cores at a round's end included); None before any round has run."""
+    done = [r for r in plan.rounds if r.done and r.added and r.wall_seconds > 0]
+    predicted = sum(planned_core_seconds(plan, r) for r in done)
+    if not predicted:
+        return None
+    return sum(r.wall_seconds for r in done) * plan.cores / predicted
+
+
+def round_core_seconds(plan: Plan, wall_seconds: float) -> float:
+    """Predicted core-seconds of runs that `wall_seconds` pays for: at calibration's word
+    times USABLE until a round has run, then at the speed the rounds showed."""
+    ratio = speed_ratio(plan)
+    if ratio is None:
+        return usable_core_seconds(plan, wall_seconds)
+    return max(0.0, wall_seconds) * plan.cores * MEASURED_USABLE / ratio
 
 
 def choose_lengths(plan: Plan, core_seconds: float) -> None:
@@ -479,10 +504,14 @@ def format_plan(plan: Plan) -> str:
         ]
         lines.append("  ".join(cells) + "  " + row[-1])
     for r in plan.rounds:
-        state = "done" if r.done else "planned"
+        state = f"done in {format_duration(r.wall_seconds)}" if r.done else "planned"
+        kind = "" if r.number <= len(ROUND_SHARES) else " (top-up)"
         lines.append(
-            f"round {r.number}: {r.core_seconds / 3600:.2g} core-hours for "
+            f"round {r.number}{kind}: {r.core_seconds / 3600:.2g} core-hours for "
             f"{', '.join(r.open_before) or 'nothing (every claim decided)'} ({state})"
         )
+    ratio = speed_ratio(plan)
+    if ratio is not None:
+        lines.append(f"the rounds took {ratio:.2f}x the core time calibration predicted")
     lines += [f"note: {note}" for note in plan.notes]
     return "\n".join(lines)
