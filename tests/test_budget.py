@@ -27,6 +27,7 @@ from lstmbench.sweep.budget import (
     ExperimentPlan,
     GroupPlan,
     Plan,
+    admit_deferred,
     allocate_round,
     choose_lengths,
     least_samples,
@@ -187,6 +188,23 @@ def test_measured_rounds_correct_what_calibration_predicted():
     assert speed_ratio(plan) == pytest.approx(0.5)
 
 
+def test_a_deferred_experiment_joins_when_the_measured_speed_leaves_room():
+    plan = constructed_plan()
+    choose_lengths(plan, 1000.0)
+    impossible = plan.experiment("impossible")
+    assert not impossible.planned
+    committed = sum(
+        len(ROUND_SHARES) * MIN_RUNS * len(e.groups) * e.run_seconds
+        for e in plan.experiments
+        if e.planned
+    )
+    need = least_cost(impossible, impossible.least)
+    assert admit_deferred(plan, committed + need * 0.99) == []  # not quite: stays deferred
+    assert not impossible.planned
+    assert admit_deferred(plan, committed + need) == ["impossible"]
+    assert impossible.samples >= impossible.least and "admitted" in impossible.note
+
+
 def test_runs_of_larger_batches_must_be_longer_to_learn():
     assert least_samples(load_spec("lr_hidden")) == MIN_UPDATES  # batch 1
     batch_momentum = load_spec("batch_momentum")  # batches drawn from 5 to 200: about 32
@@ -290,7 +308,7 @@ def test_the_same_command_resumes_and_trains_nothing_twice(tmp_path, mnist_dir, 
     command = [
         "reproduce",
         "--budget",
-        "60s",
+        "90s",  # enough that a loaded machine still plans the pilot
         "--only",
         "lr_hidden",
         "--data",

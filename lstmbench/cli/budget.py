@@ -31,6 +31,7 @@ from lstmbench.sweep.budget import (
     ExperimentPlan,
     GroupPlan,
     Plan,
+    admit_deferred,
     allocate_round,
     calibration_spec,
     choose_lengths,
@@ -44,6 +45,7 @@ from lstmbench.sweep.budget import (
     paper_lr_range,
     parse_duration,
     pilot_configs,
+    pilot_core_seconds,
     plan_path,
     round_core_seconds,
     usable_core_seconds,
@@ -103,6 +105,11 @@ def reproduce_budget(args: argparse.Namespace, store) -> tuple[list[str], Callab
     try:
         run_pilot(plan, specs, store, options, executor, problems)
         save()
+        left = clock.left(budget) - REPORT_SECONDS
+        if not plan.rounds and (admitted := admit_deferred(plan, round_core_seconds(plan, left))):
+            print(f"at the pilot's speed {', '.join(admitted)} fit as well", flush=True)
+            run_pilot(plan, specs, store, options, executor, problems)
+            save()
         for number in range(1, MAX_ROUNDS + 1):
             trained = run_round(plan, number, specs, store, options, executor, clock, problems)
             save()
@@ -187,6 +194,7 @@ def run_pilot(plan: Plan, specs: dict, store, options, executor, problems: list)
         }
         every = [c for group in configs.values() for c in group]
         print(f"pilot of {spec.name}: {len(every)} runs", flush=True)
+        plan.pilot_predicted += pilot_core_seconds(experiment)
         source = {"name": sweep, "description": f"learning-rate pilot of {spec.name}"}
         try:
             _train(sweep, source, every, spec, store, options, executor)

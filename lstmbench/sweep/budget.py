@@ -18,8 +18,11 @@ there are:
 - rounds: the main budget is spent in ROUND_SHARES, as many runs in every group of every
   open experiment; between rounds the verdicts are drawn again and experiments whose claims
   are all decided get nothing more. Then top-up rounds take what is left until it pays for
-  no run more. Once a round has run, its wall time against what calibration predicted for
-  it corrects every later round (speed_ratio), so the budget is spent, not merely planned.
+  no run more;
+- measured speed: once the pilot has run, its wall time against what calibration predicted
+  corrects every later step (speed_ratio), and again after each round: an experiment
+  deferred on calibration's word joins when it fits at the pilot's speed (admit_deferred),
+  and rounds are sized at the speed shown, so the budget is spent, not merely planned.
 
 Everything chosen is kept in a plan file beside the results database, so the same command
 resumes where it stopped: the runs of a group are drawn from a seed of their own, by index,
@@ -298,6 +301,7 @@ class Plan:
     spent: float = 0.0  # wall seconds spent by this plan so far (over every invocation)
     calibration_seconds: float = 0.0
     pilot_seconds: float = 0.0
+    pilot_predicted: float = 0.0  # core-seconds calibration predicted for the pilots run
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -359,13 +363,14 @@ def usable_core_seconds(plan: Plan, wall_seconds: float) -> float:
 
 
 def speed_ratio(plan: Plan) -> float | None:
-    """Wall core-seconds the finished rounds took per core-second calibration predicted for
-    them (idle cores at a round's end included); None before any round has run."""
+    """Wall core-seconds the pilots and finished rounds took per core-second calibration
+    predicted for them (idle cores at a phase's end included); None before either ran."""
     done = [r for r in plan.rounds if r.done and r.added and r.wall_seconds > 0]
-    predicted = sum(planned_core_seconds(plan, r) for r in done)
+    predicted = plan.pilot_predicted + sum(planned_core_seconds(plan, r) for r in done)
     if not predicted:
         return None
-    return sum(r.wall_seconds for r in done) * plan.cores / predicted
+    wall = plan.pilot_seconds + sum(r.wall_seconds for r in done)
+    return wall * plan.cores / predicted
 
 
 def round_core_seconds(plan: Plan, wall_seconds: float) -> float:
@@ -415,12 +420,41 @@ def choose_lengths(plan: Plan, core_seconds: float) -> None:
         )
     _grow(chosen, core_seconds)
     for experiment in chosen + [e for e in candidates if e.samples and e not in chosen]:
-        runs = _runs_per_experiment(experiment)
-        experiment.note = (
-            f"{experiment.samples:,} samples a run (least {experiment.least:,}): {runs} runs "
-            f"({PILOT_POINTS} pilot and {len(ROUND_SHARES)}x{MIN_RUNS} main per group) at "
-            f"least, {_cost(experiment, experiment.samples) / 3600:.2g} core-hours"
-        )
+        experiment.note = _planned_note(experiment)
+
+
+def _planned_note(experiment: ExperimentPlan) -> str:
+    runs = _runs_per_experiment(experiment)
+    return (
+        f"{experiment.samples:,} samples a run (least {experiment.least:,}): {runs} runs "
+        f"({PILOT_POINTS} pilot and {len(ROUND_SHARES)}x{MIN_RUNS} main per group) at "
+        f"least, {_cost(experiment, experiment.samples) / 3600:.2g} core-hours"
+    )
+
+
+def admit_deferred(plan: Plan, core_seconds: float) -> list[str]:
+    """Plan deferred experiments at their least run length, cheapest per claim first, where
+    their needs fit in `core_seconds` (predicted, as round_core_seconds gives it) beside
+    the least main rounds of the experiments already planned. Calibration times a few
+    steps coarsely, so once the pilot has shown the real speed an experiment deferred on
+    calibration's word may fit after all. Returns the names admitted."""
+    planned = [e for e in plan.experiments if e.planned]
+    committed = sum(len(ROUND_SHARES) * MIN_RUNS * len(e.groups) * e.run_seconds for e in planned)
+    deferred = [e for e in plan.experiments if not e.planned and e.cost is not None]
+    admitted = []
+    for experiment in sorted(deferred, key=lambda e: _cost(e, e.least) / max(1, e.claims)):
+        need = _cost(experiment, experiment.least)
+        if committed + need <= core_seconds:
+            committed += need
+            experiment.samples = _rung(experiment.least)
+            experiment.note = _planned_note(experiment) + "; admitted at the pilot's speed"
+            admitted.append(experiment.spec)
+    return admitted
+
+
+def pilot_core_seconds(experiment: ExperimentPlan) -> float:
+    """Core-seconds calibration predicts for an experiment's pilot."""
+    return PILOT_POINTS * len(experiment.groups) * experiment.run_seconds
 
 
 def _cost(experiment: ExperimentPlan, samples: int) -> float:
@@ -512,6 +546,6 @@ def format_plan(plan: Plan) -> str:
         )
     ratio = speed_ratio(plan)
     if ratio is not None:
-        lines.append(f"the rounds took {ratio:.2f}x the core time calibration predicted")
+        lines.append(f"pilots and rounds took {ratio:.2f}x the core time calibration predicted")
     lines += [f"note: {note}" for note in plan.notes]
     return "\n".join(lines)
