@@ -13,6 +13,7 @@ from lstmbench.analysis.findings import Check, check_output_alike, evaluate_find
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band
 from lstmbench.analysis.power import difference_n, margin_n, runs_needed
 from lstmbench.analysis.stats import equivalence_p, mann_whitney
+from lstmbench.cli.budget import report_sections
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
 from lstmbench.sweep.budget import (
@@ -38,7 +39,7 @@ from lstmbench.sweep.budget import (
     round_core_seconds,
     speed_ratio,
 )
-from lstmbench.sweep.spec import load_spec
+from lstmbench.sweep.spec import load_spec, parse_spec
 
 # -- durations --------------------------------------------------------------------------
 
@@ -219,6 +220,34 @@ def test_more_runs_later_keep_the_first_ones():
     assert [c.run_id for c in more[:4]] == [c.run_id for c in few]
     assert len({c.run_id for c in more}) == 9
     assert all(1e-3 <= c.lr <= 1e-2 and c.direction == "bidi" for c in more)
+
+
+def test_an_experiment_with_a_budget_protocol_runs_it_and_the_report_says_so():
+    budget = {
+        "fixed": {"dataset": "uw3like:tiny", "hidden": 50, "eval_samples": 60},
+        "evaluations": 20,
+        "deviation": "a smaller set, so the late phase comes sooner",
+    }
+    spec = parse_spec({**load_spec("long_lines").source, "budget": budget})
+    [config] = main_configs(spec, 0, {}, (1e-3, 1e-2), 1, 20_000)
+    assert config.dataset == "uw3like:tiny" and config.hidden == 50
+    assert config.eval_every == 20_000 // spec.budget.evaluations
+    assert config.eval_samples == spec.budget.eval_samples
+    experiment = ExperimentPlan(
+        "long_lines",
+        samples=20_000,
+        cost=Cost(1e-3, 1e-3, spec.budget.evaluations, spec.budget.eval_samples),
+        deviation=spec.budget.deviation,
+        paper_cost={"runs": 942, "core_hours": 5000.0, "ray_workers": 100, "ray_wall_hours": 50},
+    )
+    # evaluations of the whole (small) test set are costed as such, not at EVAL_SAMPLES
+    assert experiment.run_seconds == pytest.approx(20 + 21 * 60 * 1e-3)
+    plan = Plan(budget=900, workers=2, threads=1, specs=["long_lines"])
+    plan.experiments.append(experiment)
+    sections = dict(report_sections(plan, []))
+    [text] = [v for k, v in sections.items() if "departs from the paper" in k]
+    assert spec.budget.deviation in text
+    assert "942 runs" in text and "5,000 core-hours" in text and "100 Ray workers" in text
 
 
 # -- the pilot's band -------------------------------------------------------------------

@@ -219,3 +219,38 @@ def test_a_dataset_not_yet_provided_is_validated_but_refused_at_expansion():
     with pytest.raises(UserError, match="unknown target mode"):
         parse_spec(minimal(fixed={"dataset": "nosuchdata", "target": "nowhere"}))
     assert math.isfinite(parse_spec(minimal()).expand("tiny")[0].lr)
+
+
+def test_a_budget_protocol_builds_on_the_small_scale_and_says_how_it_departs():
+    budget = {
+        "fixed": {"hidden": 5, "eval_samples": 40},
+        "sweep": {"lr": {"log_uniform": [1e-5, 1e-2]}},
+        "evaluations": 12,
+        "deviation": "fewer hidden units, to fit",
+    }
+    spec = parse_spec(minimal(budget=budget))
+    protocol = spec.budget
+    assert protocol.scale.fixed["hidden"] == 5 and "hidden" not in protocol.scale.sweep
+    assert protocol.scale.fixed["target"] == "end"  # the spec's own settings stay
+    assert protocol.scale.sweep["lr"].values == (1e-5, 1e-2)
+    assert (protocol.evaluations, protocol.eval_samples) == (12, 40)
+    assert protocol.deviation == "fewer hidden units, to fit"
+    assert parse_spec(minimal()).budget is None
+
+
+@pytest.mark.parametrize(
+    "budget, message",
+    [
+        ({"fixed": {"hidden": 5}}, "give `deviation`"),
+        ({"deviation": " "}, "give `deviation`"),
+        ({"deviation": "x", "evaluations": -1}, "`evaluations` must be a whole number"),
+        ({"deviation": "x", "runs": 3}, "unknown key(s) runs"),
+        ({"deviation": "x", "fixed": {"hiden": 5}}, "unknown run setting(s) hiden"),
+        ({"deviation": "x", "fixed": {"hidden": -5}}, "hidden"),
+        ("small", "must be a table"),
+    ],
+)
+def test_a_wrong_budget_protocol_is_one_clear_message(budget, message):
+    with pytest.raises(UserError) as error:
+        parse_spec(minimal(budget=budget))
+    assert message in str(error.value) and "[budget]" in str(error.value)

@@ -33,8 +33,11 @@ from lstmbench.sweep.budget import (
     Plan,
     admit_deferred,
     allocate_round,
+    base_scale,
     calibration_spec,
     choose_lengths,
+    eval_samples,
+    evaluations,
     format_duration,
     format_plan,
     group_label,
@@ -52,6 +55,7 @@ from lstmbench.sweep.budget import (
 )
 
 CALIBRATION_SAMPLES = 10_000  # a nominal run length: only the per-sample times are used
+PAPER_TIMING_STEPS = 10  # steps a group of the paper's protocol is timed on, where one is
 PILOT_PREFIX = "pilot-"
 
 
@@ -147,18 +151,50 @@ def calibrate(plan: Plan, specs: dict, options) -> None:
         except UserError as error:
             experiment.note = f"not run: calibration failed: {error}"
             continue
+        if spec.budget is not None:
+            experiment.deviation = spec.budget.deviation
         weights = [len(g.runs) for g in estimate.groups]
         experiment.cost = Cost(
             train_sample=float(np.average([g.fused for g in estimate.groups], weights=weights))
             * plan.threads,
             eval_sample=float(np.average([g.eval_sample for g in estimate.groups], weights=weights))
             * plan.threads,
+            evaluations=evaluations(spec),
+            eval_samples=eval_samples(spec),
         )
     plan.calibration_seconds = time.monotonic() - started
 
 
-def _on_mnist(spec) -> bool:
-    return spec.fixed.get("dataset", "mnist").partition(":")[0] == "mnist"
+def paper_cost(spec, plan: Plan, data_path: str | None = None) -> dict:
+    """What the paper's protocol of an experiment would cost here, where the budget runs
+    another: its paper scale timed briefly (estimate.py), in core-hours and in wall hours on
+    the estimate's Ray workers. Timed only for experiments the budget runs."""
+    from lstmbench.sweep.estimate import EstimateOptions, estimate_spec
+
+    brief = EstimateOptions(
+        scale="paper",
+        workers=plan.workers,
+        threads=plan.threads,
+        steps=PAPER_TIMING_STEPS,
+        repeats=1,
+        data_path=data_path,
+    )
+    try:
+        estimate = estimate_spec(spec, brief)
+    except UserError as error:
+        return {"error": str(error)}
+    return {
+        "runs": len(estimate.configs),
+        "core_hours": estimate.core_hours("fused"),
+        "ray_workers": brief.ray_workers,
+        "ray_wall_hours": estimate.wall_hours("fused", brief.ray_workers),
+    }
+
+
+def _on_mnist(spec, paper: bool = False) -> bool:
+    """Whether the experiment's budgeted runs (or, with paper, the paper's) read MNIST."""
+    fixed = spec.fixed if paper else base_scale(spec).fixed
+    return fixed.get("dataset", "mnist").partition(":")[0] == "mnist"
 
 
 def _options_for(spec, options, pending: int = 0):
@@ -187,6 +223,10 @@ def run_pilot(plan: Plan, specs: dict, store, options, executor, problems: list)
         if not experiment.planned or all(g.band is not None for g in experiment.groups):
             continue
         spec = specs[experiment.spec]
+        if experiment.deviation and not experiment.paper_cost:
+            print(f"timing the paper's protocol of {spec.name}", flush=True)
+            data = options.data_path if _on_mnist(spec, paper=True) else None
+            experiment.paper_cost = paper_cost(spec, plan, data)
         sweep = PILOT_PREFIX + spec.name
         configs = {
             i: pilot_configs(spec, i, g.key, experiment.samples)
@@ -290,7 +330,7 @@ def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:
     deferred = [f"{e.spec}: {e.note}" for e in plan.experiments if not e.planned]
     if deferred:
         needs += "\nnot run in this budget (its claims have no data):\n" + "\n".join(deferred)
-    return [
+    sections = [
         ("Budget plan", format_plan(plan)),
         (
             "Learning-rate pilot",
@@ -300,3 +340,23 @@ def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:
         ),
         ("Runs needed to decide the open claims", needs),
     ]
+    deviations = [_deviation_text(e) for e in plan.experiments if e.deviation and e.planned]
+    if deviations:
+        sections.append(
+            ("Where the budget's protocol departs from the paper's", "\n".join(deviations))
+        )
+    return sections
+
+
+def _deviation_text(experiment: ExperimentPlan) -> str:
+    """An experiment's departure from the paper's protocol, and what the paper's would cost."""
+    cost = experiment.paper_cost
+    if "core_hours" in cost:
+        paper = (
+            f"the paper's protocol, {cost['runs']:,} runs, measured here: "
+            f"{cost['core_hours']:,.0f} core-hours, {cost['ray_wall_hours']:,.1f} hours on "
+            f"{cost['ray_workers']} Ray workers"
+        )
+    else:
+        paper = f"the paper's protocol could not be timed: {cost.get('error', 'not timed')}"
+    return f"{experiment.spec}: {experiment.deviation}; {paper}"

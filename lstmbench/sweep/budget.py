@@ -100,12 +100,26 @@ def format_duration(seconds: float) -> str:
 
 
 def base_scale(spec: Spec) -> Scale:
-    """The spec's small scale, with the paper's batch size where the paper fixes one."""
+    """The spec's [budget] protocol if it has one; else its small scale, with the paper's
+    batch size where the paper fixes one."""
+    if spec.budget is not None:
+        return spec.budget.scale
     small = spec.scale("small")
     fixed = dict(small.fixed)
     if "batch_size" in spec.fixed and "batch_size" not in small.sweep:
         fixed["batch_size"] = spec.fixed["batch_size"]
     return Scale(small.runs, fixed, dict(small.sweep))
+
+
+def evaluations(spec: Spec) -> int:
+    """Evaluations a run of the experiment is given: its [budget] protocol's, or EVALUATIONS."""
+    return (spec.budget.evaluations if spec.budget else 0) or EVALUATIONS
+
+
+def eval_samples(spec: Spec) -> int:
+    """Test samples an evaluation reads: its [budget] protocol's, or EVAL_SAMPLES."""
+    own = spec.budget.eval_samples if spec.budget else None
+    return EVAL_SAMPLES if own is None else own
 
 
 def least_samples(spec: Spec) -> int:
@@ -173,8 +187,8 @@ def _values(spec: Spec, key: dict, samples: int, rng: np.random.Generator, index
         values[setting] = float(rng.uniform(*value)) if isinstance(value, list) else value
     values.update(
         samples=samples,
-        eval_every=max(1, samples // EVALUATIONS),
-        eval_samples=EVAL_SAMPLES,
+        eval_every=max(1, samples // evaluations(spec)),
+        eval_samples=eval_samples(spec),
         seed=index,
     )
     return values
@@ -217,8 +231,8 @@ def calibration_spec(spec: Spec, samples: int) -> Spec:
     fixed = {
         **scale.fixed,
         "samples": samples,
-        "eval_every": max(1, samples // EVALUATIONS),
-        "eval_samples": EVAL_SAMPLES,
+        "eval_every": max(1, samples // evaluations(spec)),
+        "eval_samples": eval_samples(spec),
     }
     budget = Scale(2 * grid, fixed, scale.sweep)
     return dataclasses.replace(spec, scales={BUDGET_SCALE: budget})
@@ -234,11 +248,14 @@ class Cost:
 
     train_sample: float
     eval_sample: float
+    evaluations: int = EVALUATIONS  # per run
+    eval_samples: int = EVAL_SAMPLES  # per evaluation (0: the whole test set)
 
     def run_seconds(self, samples: int) -> float:
         """Core-seconds of one run of `samples` training samples, evaluations included."""
-        evaluations = EVALUATIONS + 1  # one more where samples do not divide evenly
-        return self.train_sample * samples + evaluations * EVAL_SAMPLES * self.eval_sample
+        count = self.evaluations + 1  # one more where samples do not divide evenly
+        read = self.eval_samples or EVAL_SAMPLES  # the whole test set: at most this, as a bound
+        return self.train_sample * samples + count * read * self.eval_sample
 
 
 @dataclass
@@ -266,6 +283,10 @@ class ExperimentPlan:
     groups: list[GroupPlan] = field(default_factory=list)
     note: str = ""
     verdicts: dict = field(default_factory=dict)  # claim -> verdict after the last round
+    deviation: str = ""  # its [budget] protocol's departure from the paper's, if any
+    # The paper's protocol timed here where the budget runs another: runs, core_hours,
+    # ray_workers, ray_wall_hours (see estimate.py).
+    paper_cost: dict = field(default_factory=dict)
 
     @property
     def run_seconds(self) -> float:
@@ -537,12 +558,17 @@ def format_plan(plan: Plan) -> str:
             c.rjust(w) for c, w in zip(row[1:-1], widths[1:], strict=True)
         ]
         lines.append("  ".join(cells) + "  " + row[-1])
+    nothing = (
+        "nothing (every claim decided)"
+        if any(e.planned for e in plan.experiments)
+        else "nothing (no experiment fits the budget)"
+    )
     for r in plan.rounds:
         state = f"done in {format_duration(r.wall_seconds)}" if r.done else "planned"
         kind = "" if r.number <= len(ROUND_SHARES) else " (top-up)"
         lines.append(
             f"round {r.number}{kind}: {r.core_seconds / 3600:.2g} core-hours for "
-            f"{', '.join(r.open_before) or 'nothing (every claim decided)'} ({state})"
+            f"{', '.join(r.open_before) or nothing} ({state})"
         )
     ratio = speed_ratio(plan)
     if ratio is not None:

@@ -15,6 +15,10 @@ A spec is validated completely when it is loaded, so a mistake stops a sweep bef
     runs = 6                        # runs in all, spread round-robin over the grid points
     fixed = { samples = 300 }       # fixed settings for this scale (over [fixed])
     sweep = { hidden = { values = [4, 8] } }  # swept settings for this scale (over [sweep])
+    [budget]                        # optional: how `reproduce --budget` runs it, over small
+    fixed = { dataset = "uw3like:tiny" }    # settings over the small scale's
+    evaluations = 20                # evaluations a run (default: the planner's)
+    deviation = "..."               # required: how and why this departs from the paper
 
 A spec with [scales] gives all three scales. A spec without [scales] (a user's own
 experiment, usually) has one budget: a top-level `runs = N`, or one run per grid point
@@ -44,8 +48,9 @@ SCALES = ("tiny", "small", "paper")
 GRID = "values"
 RANDOM_KINDS = ("log_uniform", "uniform", "int_uniform", "log_int_uniform", "choice")
 SWEEP_KINDS = (GRID, *RANDOM_KINDS)
-TOP_KEYS = ("name", "description", "seed", "runs", "fixed", "sweep", "scales")
+TOP_KEYS = ("name", "description", "seed", "runs", "fixed", "sweep", "scales", "budget")
 SCALE_KEYS = ("runs", "fixed", "sweep")
+BUDGET_KEYS = ("fixed", "sweep", "evaluations", "deviation")
 FIELD_TYPES = {f.name: type(f.default) for f in dataclasses.fields(RunConfig)}
 EXPERIMENTS = Path(__file__).resolve().parent / "specs"  # the paper's experiments, shipped
 
@@ -83,6 +88,17 @@ class Scale:
 
 
 @dataclass(frozen=True)
+class BudgetProtocol:
+    """How a budgeted reproduction runs an experiment where the paper's protocol cannot fit
+    a budget: settings over the small scale's, and the deviation said in words."""
+
+    scale: Scale
+    evaluations: int  # per run; 0: the planner's default
+    deviation: str
+    eval_samples: int | None = None  # test samples an evaluation, if [budget] fixes them
+
+
+@dataclass(frozen=True)
 class Spec:
     """A validated experiment spec."""
 
@@ -94,6 +110,7 @@ class Spec:
     scales: dict  # scale name -> Scale
     source: dict  # the file's content, stored with the sweep
     scaled: bool = True  # False: no [scales], the same runs at every scale
+    budget: BudgetProtocol | None = None  # [budget]: a protocol of its own under a budget
 
     def settings(self, scale: str) -> tuple[dict, dict]:
         """The fixed settings and the swept dimensions at a scale."""
@@ -210,10 +227,36 @@ def parse_spec(content: dict, where: str = "spec") -> Spec:
     else:
         scales = _scales(scales_table, content, fixed, sweep, where)
     description = str(content.get("description", ""))
-    spec = Spec(name, description, seed, fixed, sweep, scales, content, scales_table is not None)
+    budget = _budget(content["budget"], scales["small"], where) if "budget" in content else None
+    spec = Spec(
+        name, description, seed, fixed, sweep, scales, content, scales_table is not None, budget
+    )
     for scale_name in SCALES:
         _expand(spec, scale_name)  # every value at every scale makes a valid RunConfig
     return spec
+
+
+def _budget(table, small: Scale, where: str) -> BudgetProtocol:
+    """The [budget] table: settings over the small scale's, evaluations, the deviation."""
+    place = f"{where}: [budget]"
+    if not isinstance(table, dict):
+        raise UserError(f"{place} must be a table")
+    _check_keys(table, BUDGET_KEYS, place, "key")
+    deviation = table.get("deviation")
+    if not isinstance(deviation, str) or not deviation.strip():
+        raise UserError(
+            f"{place}: give `deviation`, a sentence on how and why the budget's protocol "
+            "departs from the paper's (the report prints it beside the verdicts)"
+        )
+    evaluations = table.get("evaluations", 0)
+    if not isinstance(evaluations, int) or isinstance(evaluations, bool) or evaluations < 0:
+        raise UserError(f"{place}: `evaluations` must be a whole number, got {evaluations!r}")
+    settings = {k: v for k, v in table.items() if k in SCALE_KEYS}
+    scale = _scale(settings, small.fixed, small.sweep, place)
+    values = {**scale.fixed, **{k: d.values[0] for k, d in scale.sweep.items()}}
+    _config(f"{where} [budget]", values)  # its settings make a valid RunConfig
+    own = table.get("fixed", {})
+    return BudgetProtocol(scale, evaluations, deviation.strip(), own.get("eval_samples"))
 
 
 def _scales(table, content: dict, fixed: dict, sweep: dict, where: str) -> dict:
