@@ -226,6 +226,7 @@ def test_a_budget_protocol_builds_on_the_small_scale_and_says_how_it_departs():
         "fixed": {"hidden": 5, "eval_samples": 40},
         "sweep": {"lr": {"log_uniform": [1e-5, 1e-2]}},
         "evaluations": 12,
+        "least_samples": 5000,
         "deviation": "fewer hidden units, to fit",
     }
     spec = parse_spec(minimal(budget=budget))
@@ -233,7 +234,7 @@ def test_a_budget_protocol_builds_on_the_small_scale_and_says_how_it_departs():
     assert protocol.scale.fixed["hidden"] == 5 and "hidden" not in protocol.scale.sweep
     assert protocol.scale.fixed["target"] == "end"  # the spec's own settings stay
     assert protocol.scale.sweep["lr"].values == (1e-5, 1e-2)
-    assert (protocol.evaluations, protocol.eval_samples) == (12, 40)
+    assert (protocol.evaluations, protocol.least_samples, protocol.eval_samples) == (12, 5000, 40)
     assert protocol.deviation == "fewer hidden units, to fit"
     assert parse_spec(minimal()).budget is None
 
@@ -244,6 +245,7 @@ def test_a_budget_protocol_builds_on_the_small_scale_and_says_how_it_departs():
         ({"fixed": {"hidden": 5}}, "give `deviation`"),
         ({"deviation": " "}, "give `deviation`"),
         ({"deviation": "x", "evaluations": -1}, "`evaluations` must be a whole number"),
+        ({"deviation": "x", "least_samples": 1.5}, "`least_samples` must be a whole number"),
         ({"deviation": "x", "runs": 3}, "unknown key(s) runs"),
         ({"deviation": "x", "fixed": {"hiden": 5}}, "unknown run setting(s) hiden"),
         ({"deviation": "x", "fixed": {"hidden": -5}}, "hidden"),

@@ -45,7 +45,10 @@ from lstmbench.sweep.spec import GRID, Scale, Spec
 from lstmbench.training.config import RunConfig
 
 BUDGET_SCALE = "budget"  # the scale budgeted sweeps are stored under
-LADDER = (1_000, 2_500, 5_000, 10_000, 20_000, 40_000, 60_000, 120_000, 240_000, 600_000)
+LADDER = (
+    *(1_000, 2_500, 5_000, 10_000, 20_000, 40_000, 60_000),
+    *(120_000, 240_000, 600_000, 1_000_000, 2_000_000),
+)
 # Runs of fewer updates than this rarely leave the all-blank plateau on MNIST (at batch 1,
 # 10,000 samples); the loss is a batch's mean, so a batch of b needs b times the samples.
 MIN_UPDATES = 10_000
@@ -63,9 +66,10 @@ USABLE = 0.8
 REPORT_SECONDS = 30.0  # wall seconds kept back for the report
 LR_GROUP_SETTINGS = ("cell", "output", "direction", "target")
 MOMENTUM_BINS = ((0.0, 0.5), (0.5, 0.9), (0.9, 0.99))
-# MNIST only by default: the line experiments generate their data first, which a short
-# budget cannot afford; name them with --only to plan them too.
-DEFAULT_SPECS = ("lr_hidden", "batch_momentum", "cell_types_mnist", "bidi_ctc_mnist")
+# MNIST only by default (long_lines through its [budget] protocol on MNIST): the line
+# experiments generate their data first, which a short budget cannot afford; name them with
+# --only to plan them too.
+DEFAULT_SPECS = ("lr_hidden", "batch_momentum", "cell_types_mnist", "bidi_ctc_mnist", "long_lines")
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([hms])")
 
@@ -125,7 +129,9 @@ def eval_samples(spec: Spec) -> int:
 def least_samples(spec: Spec) -> int:
     """The shortest run length at which the experiment's runs can be expected to learn:
     MIN_UPDATES updates of its typical batch (a drawn batch size: the geometric mean of
-    its range)."""
+    its range), or what its [budget] protocol says."""
+    if spec.budget is not None and spec.budget.least_samples:
+        return spec.budget.least_samples
     scale = base_scale(spec)
     if "batch_size" in scale.sweep:
         values = scale.sweep["batch_size"].values

@@ -18,6 +18,7 @@ A spec is validated completely when it is loaded, so a mistake stops a sweep bef
     [budget]                        # optional: how `reproduce --budget` runs it, over small
     fixed = { dataset = "uw3like:tiny" }    # settings over the small scale's
     evaluations = 20                # evaluations a run (default: the planner's)
+    least_samples = 500000          # shortest run worth running (default: the planner's)
     deviation = "..."               # required: how and why this departs from the paper
 
 A spec with [scales] gives all three scales. A spec without [scales] (a user's own
@@ -50,7 +51,7 @@ RANDOM_KINDS = ("log_uniform", "uniform", "int_uniform", "log_int_uniform", "cho
 SWEEP_KINDS = (GRID, *RANDOM_KINDS)
 TOP_KEYS = ("name", "description", "seed", "runs", "fixed", "sweep", "scales", "budget")
 SCALE_KEYS = ("runs", "fixed", "sweep")
-BUDGET_KEYS = ("fixed", "sweep", "evaluations", "deviation")
+BUDGET_KEYS = ("fixed", "sweep", "evaluations", "least_samples", "deviation")
 FIELD_TYPES = {f.name: type(f.default) for f in dataclasses.fields(RunConfig)}
 EXPERIMENTS = Path(__file__).resolve().parent / "specs"  # the paper's experiments, shipped
 
@@ -94,6 +95,7 @@ class BudgetProtocol:
 
     scale: Scale
     evaluations: int  # per run; 0: the planner's default
+    least_samples: int  # the shortest run that can show what it tests; 0: the planner's
     deviation: str
     eval_samples: int | None = None  # test samples an evaluation, if [budget] fixes them
 
@@ -248,15 +250,22 @@ def _budget(table, small: Scale, where: str) -> BudgetProtocol:
             f"{place}: give `deviation`, a sentence on how and why the budget's protocol "
             "departs from the paper's (the report prints it beside the verdicts)"
         )
-    evaluations = table.get("evaluations", 0)
-    if not isinstance(evaluations, int) or isinstance(evaluations, bool) or evaluations < 0:
-        raise UserError(f"{place}: `evaluations` must be a whole number, got {evaluations!r}")
+    counts = {key: table.get(key, 0) for key in ("evaluations", "least_samples")}
+    for key, value in counts.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise UserError(f"{place}: `{key}` must be a whole number, got {value!r}")
     settings = {k: v for k, v in table.items() if k in SCALE_KEYS}
     scale = _scale(settings, small.fixed, small.sweep, place)
     values = {**scale.fixed, **{k: d.values[0] for k, d in scale.sweep.items()}}
     _config(f"{where} [budget]", values)  # its settings make a valid RunConfig
     own = table.get("fixed", {})
-    return BudgetProtocol(scale, evaluations, deviation.strip(), own.get("eval_samples"))
+    return BudgetProtocol(
+        scale,
+        counts["evaluations"],
+        counts["least_samples"],
+        deviation.strip(),
+        own.get("eval_samples"),
+    )
 
 
 def _scales(table, content: dict, fixed: dict, sweep: dict, where: str) -> dict:
