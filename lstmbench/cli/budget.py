@@ -277,7 +277,8 @@ def run_round(
         share = shares[0] / sum(shares) if shares else 1.0
         core_seconds = round_core_seconds(plan, left * share)
         round_ = allocate_round(plan, number, core_seconds, still)
-        if not round_.added and number > len(ROUND_SHARES):
+        planned = any(e.planned for e in plan.experiments)
+        if not round_.added and (number > len(ROUND_SHARES) or not planned):
             return False
         plan.rounds.append(round_)
         print(

@@ -66,10 +66,12 @@ USABLE = 0.8
 REPORT_SECONDS = 30.0  # wall seconds kept back for the report
 LR_GROUP_SETTINGS = ("cell", "output", "direction", "target")
 MOMENTUM_BINS = ((0.0, 0.5), (0.5, 0.9), (0.9, 0.99))
-# MNIST only by default (long_lines through its [budget] protocol on MNIST): the line
-# experiments generate their data first, which a short budget cannot afford; name them with
-# --only to plan them too.
-DEFAULT_SPECS = ("lr_hidden", "batch_momentum", "cell_types_mnist", "bidi_ctc_mnist", "long_lines")
+# Every experiment by default: MNIST's at the small scale's settings, the line experiments
+# and long_lines through their [budget] protocols (short generated lines; LSTM1 on MNIST).
+DEFAULT_SPECS = (
+    *("lr_hidden", "batch_momentum", "cell_types_mnist", "bidi_ctc_mnist"),
+    *("cell_types_lines", "bidi_lines", "long_lines"),
+)
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([hms])")
 
