@@ -322,8 +322,10 @@ def render_html(figures, absent, findings, context) -> str:
         "<h2>What the runs came to</h2>",
         _table(context["outcomes"]),
         *(
-            ["<h2>The paper's numbers beside ours</h2>"]
-            + [_table(context["numbers"], ["quantity", "sweep", "paper", "ours"])]
+            [
+                "<h2>The paper's numbers beside ours</h2>",
+                _table(context["numbers"], ["quantity", "sweep", "paper", "ours"]),
+            ]
             if context["paper"]
             else []
         ),
@@ -402,8 +404,10 @@ def render_markdown(figures, absent, findings, context) -> str:
         "## What the runs came to\n",
         _md_table(context["outcomes"]),
         *(
-            ["## The paper's numbers beside ours\n"]
-            + [_md_table(context["numbers"], ["quantity", "sweep", "paper", "ours"])]
+            [
+                "## The paper's numbers beside ours\n",
+                _md_table(context["numbers"], ["quantity", "sweep", "paper", "ours"]),
+            ]
             if context["paper"]
             else []
         ),
