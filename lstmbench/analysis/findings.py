@@ -70,6 +70,11 @@ FAILED = math.inf  # the score of a run that did not learn or diverged: worse th
 CONFIRMED, CONTRADICTED = "confirmed", "contradicted"
 INCONCLUSIVE, NO_DATA = "inconclusive", "no data"
 VERDICTS = (CONFIRMED, CONTRADICTED, INCONCLUSIVE, NO_DATA)
+# A comparison makes no claim (rule COMPARE, `compare --cell X --budget`): it asks which of
+# two groups has the lower error, or whether they are alike within the margin.
+COMPARE = "compare"
+BETTER, WORSE, ALIKE = "better", "worse", "equivalent"
+DECIDED = (CONFIRMED, CONTRADICTED, BETTER, WORSE, ALIKE)  # no more runs can change these
 DIFFERENCE, EQUIVALENT = "difference", "equivalence"
 TWO_SIDED, ONE_SIDED, TOST = "two-sided", "one-sided", "two one-sided tests"
 
@@ -132,7 +137,7 @@ class Check:
 
     key: str
     claim: str
-    rule: str  # "effect", "null" or "not_better"
+    rule: str  # "effect", "null", "not_better", or COMPARE (no claim: which way, or alike)
     run: Callable[[list[dict]], list[Test]]
 
 
@@ -586,6 +591,8 @@ def verdict(rule: str, tests: list[Test]) -> tuple[str, str]:
     test decides against the claim, confirmed when every comparison has one deciding for it."""
     if not tests:
         return NO_DATA, "no test could be made"
+    if rule == COMPARE:
+        return comparison_verdict(tests)
     said = [(t, t.decides(rule)) for t in tests]
     against = [t.shows for t, d in said if d == CONTRADICTED]
     if against:
@@ -596,6 +603,21 @@ def verdict(rule: str, tests: list[Test]) -> tuple[str, str]:
         return CONFIRMED, "decided for the claim: " + "; ".join(t.shows for t in decided)
     count = len({t.pair or t.label for t in decided})
     return INCONCLUSIVE, f"{count} of {len(pairs)} comparisons decided for the claim, none against"
+
+
+def comparison_verdict(tests: list[Test]) -> tuple[str, str]:
+    """BETTER or WORSE when the difference test of a comparison (compare_error with claim
+    "lower": `toward` means the first group is lower) is significant, ALIKE when its
+    equivalence test is, else INCONCLUSIVE; and why. Both significant: a difference smaller
+    than the margin, reported as the difference with the equivalence beside it."""
+    difference = next(t for t in tests if t.kind == DIFFERENCE)
+    margin = next(t for t in tests if t.kind == EQUIVALENT)
+    if difference.significant:
+        within = f", though {margin.shows}" if margin.significant else ""
+        return (BETTER if difference.toward else WORSE), difference.shows + within
+    if margin.significant:
+        return ALIKE, margin.shows
+    return INCONCLUSIVE, "neither a difference nor equivalence within x1.25 is significant yet"
 
 
 def evidence_line(test: Test) -> str:

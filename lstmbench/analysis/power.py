@@ -25,8 +25,8 @@ from scipy import stats
 
 from lstmbench.analysis.findings import (
     ALPHA,
-    CONFIRMED,
-    CONTRADICTED,
+    COMPARE,
+    DECIDED,
     EQUIVALENCE,
     EQUIVALENT,
     ONE_SIDED,
@@ -88,15 +88,17 @@ def runs_needed(findings: list[Finding], seconds_per_run: dict[str, float]) -> l
     alpha = ALPHA / family
     needs = []
     for finding in findings:
-        if finding.verdict in (CONFIRMED, CONTRADICTED):
+        if finding.verdict in DECIDED:
             continue
         decided_pairs = {t.pair for t in finding.tests if t.decides(finding.rule)}
         for test in finding.tests:
             if test.values is None or test.pair in decided_pairs:
                 continue
-            if finding.rule == "effect" and test.kind == EQUIVALENT:
+            if finding.rule == COMPARE:
+                pass  # a comparison is decided by either test: both are sized
+            elif finding.rule == "effect" and test.kind == EQUIVALENT:
                 continue  # an effect claim is decided by its difference test
-            if finding.rule != "effect" and test.kind != EQUIVALENT:
+            elif finding.rule != "effect" and test.kind != EQUIVALENT:
                 continue  # a null claim is decided for by its margin test
             needs.append(_need(finding, test, alpha, seconds_per_run.get(finding.sweep, math.nan)))
     return needs
@@ -108,7 +110,7 @@ def unsized(findings: list[Finding], needs: list[Need]) -> list[str]:
     return [
         f"{f.key} ({f.verdict}): {f.note or f.evidence}; no two-group effect to size runs on"
         for f in findings
-        if f.verdict not in (CONFIRMED, CONTRADICTED) and f.key not in sized
+        if f.verdict not in DECIDED and f.key not in sized
     ]
 
 
@@ -151,6 +153,6 @@ def format_needs(findings: list[Finding], seconds_per_run: dict[str, float]) -> 
             f"needed {per} per group: {further} more runs, {hours} core-hours"
         )
     lines += unsized(findings, needs)
-    if len(lines) == 1:
-        lines.append("every claim is decided")
+    if len(lines) == 1:  # no experiment run at all is not every claim decided
+        lines.append("every claim is decided" if findings else "no claim was tested")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import math
 import platform
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -41,6 +42,22 @@ from lstmbench.analysis.runs import (
 
 # The settings the paper's groups differ in; the outcome table splits a sweep by those that vary.
 GROUP_FIELDS = ("output", "cell", "direction", "target")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A report about findings other than the paper's claims (`compare --budget`): its
+    title, its method in words, the heading of its findings' first column, and the function
+    that gives the findings from the store's runs (as store.runs() lists them). The paper's
+    figures, numbers and list of experiments are about claims it did not test: left out."""
+
+    title: str
+    method: str
+    column: str
+    findings: Callable[[list[dict]], list[Finding]]
+
+
+PAPER_TITLE = "lstmbench: Benchmarking of LSTM Networks, reproduced"
 
 
 @dataclass
@@ -187,26 +204,38 @@ def provenance(all_runs: list[dict]) -> dict[str, str]:
 
 
 def write_report(
-    store, out_dir: str | Path, command: list[str] | None = None, sections=None
+    store,
+    out_dir: str | Path,
+    command: list[str] | None = None,
+    sections=None,
+    scope: Scope | None = None,
 ) -> Report:
     """Write DIR/report.html, DIR/report.md and the figures (DIR/figures/*.png|svg).
 
     `sections`, if given, makes sections of preformatted text from the findings (a budgeted
     reproduction's plan, pilot and runs needed): a function of the findings returning
-    (title, text) pairs, shown after the findings."""
+    (title, text) pairs, shown after the findings. `scope`, if given, reports its findings
+    in place of the paper's claims, figures and numbers."""
     out_dir = Path(out_dir)
     all_runs, sweeps = store.runs(), store.sweeps()  # read once; everything below uses these
-    data = read_experiments(store, all_runs)
-    figures, absent = draw_figures(data, out_dir / "figures")
-    findings = evaluate(data)
+    if scope is None:
+        data = read_experiments(store, all_runs)
+        figures, absent = draw_figures(data, out_dir / "figures")
+        findings, numbers = evaluate(data), our_numbers(data)
+    else:
+        figures, absent, findings, numbers = [], {}, scope.findings(all_runs), None
     command = command if command is not None else sys.argv
     by_sweep = finished_by_sweep(all_runs, sweeps)
     context = {
+        "title": scope.title if scope else PAPER_TITLE,
+        "method": scope.method if scope else method_text(),
+        "column": scope.column if scope else "paper's claim",
+        "paper": scope is None,
         "database": str(store.path),
         "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": shlex.join(["lstmbench", *command[1:]] if command else ["lstmbench"]),
         "sweeps": sweep_summary(all_runs, sweeps),
-        "numbers": our_numbers(data),
+        "numbers": numbers,
         "outcomes": outcome_rows(by_sweep),
         "importance": {name: importance(runs) for name, runs in by_sweep.items()},
         "versions": versions(),
@@ -232,6 +261,8 @@ figcaption { font-size: 0.9em; color: #444; }
 .missing { background: #fff4e0; border: 1px solid #e0b060; padding: 0.6em; }
 .confirmed { background: #e3f6e3; } .contradicted { background: #fbe3e3; }
 .inconclusive { background: #fff6d5; } .no-data { color: #888; }
+.better { background: #e3f6e3; } .worse { background: #fbe3e3; }
+.equivalent { background: #e3eef9; }
 code, pre { background: #f4f4f4; }
 """
 # Marks each figure once the browser has decoded it, so a check can see every one rendered.
@@ -258,7 +289,7 @@ def _table(rows: list[dict] | list[tuple], header: list[str] | None = None) -> s
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _findings_html(findings: list[Finding]) -> str:
+def _findings_html(findings: list[Finding], column: str) -> str:
     rows = []
     for f in findings:
         css = f.verdict.replace(" ", "-")
@@ -267,7 +298,7 @@ def _findings_html(findings: list[Finding]) -> str:
             f"<td><b>{html.escape(f.verdict)}</b></td><td>{html.escape(f.evidence)}</td></tr>"
         )
     return (
-        "<table><tr><th>paper's claim</th><th>sweep</th><th>our verdict</th>"
+        f"<table><tr><th>{html.escape(column)}</th><th>sweep</th><th>our verdict</th>"
         f"<th>evidence</th></tr>{''.join(rows)}</table>"
     )
 
@@ -278,20 +309,26 @@ def render_html(figures, absent, findings, context) -> str:
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         "<title>lstmbench report</title>",
         f"<style>{_STYLE}</style></head><body>",
-        "<h1>lstmbench: Benchmarking of LSTM Networks, reproduced</h1>",
+        f"<h1>{html.escape(context['title'])}</h1>",
         f"<p>Results database <code>{html.escape(context['database'])}</code>; generated "
         f"{html.escape(context['generated'])}.</p>",
         "<h2>Findings</h2>",
-        f"<p>{html.escape(method_text())}</p>",
-        _findings_html(findings),
+        f"<p>{html.escape(context['method'])}</p>",
+        _findings_html(findings, context["column"]),
         *(
             f"<h2>{html.escape(title)}</h2><pre>{html.escape(text)}</pre>"
             for title, text in context["sections"]
         ),
         "<h2>What the runs came to</h2>",
         _table(context["outcomes"]),
-        "<h2>The paper's numbers beside ours</h2>",
-        _table(context["numbers"], ["quantity", "sweep", "paper", "ours"]),
+        *(
+            [
+                "<h2>The paper's numbers beside ours</h2>",
+                _table(context["numbers"], ["quantity", "sweep", "paper", "ours"]),
+            ]
+            if context["paper"]
+            else []
+        ),
         "<h2>Sweeps and time taken</h2>",
         _table(context["sweeps"]),
         "<h2>Hyperparameter importance (fANOVA)</h2>",
@@ -305,7 +342,7 @@ def render_html(figures, absent, findings, context) -> str:
             ],
             ["sweep", "importance"],
         ),
-        "<h2>Figures</h2>",
+        *(["<h2>Figures</h2>"] if context["paper"] else []),
     ]
     for figure in figures:
         data = base64.b64encode(figure.png.read_bytes()).decode()
@@ -323,8 +360,14 @@ def render_html(figures, absent, findings, context) -> str:
         f"<pre>{html.escape(context['command'])}</pre>",
         _table(list(context["versions"].items()), ["package", "version"]),
         _table(list(context["provenance"].items()), ["recorded with the runs", "values"]),
-        "<p>Expected of each sweep (one spec per experiment, lstmbench/sweep/specs/NAME.toml):</p>",
-        _table([(e.spec, e.description) for e in EXPERIMENTS], ["sweep", "paper experiment"]),
+    ]
+    if context["paper"]:
+        parts += [
+            "<p>Expected of each sweep (one spec per experiment, "
+            "lstmbench/sweep/specs/NAME.toml):</p>",
+            _table([(e.spec, e.description) for e in EXPERIMENTS], ["sweep", "paper experiment"]),
+        ]
+    parts += [
         f"<script>{_SCRIPT}</script></body></html>",
     ]
     return "\n".join(parts)
@@ -352,16 +395,22 @@ def render_markdown(figures, absent, findings, context) -> str:
     """A Markdown summary: findings, numbers, time, figures (as files), provenance."""
     findings_rows = [(f.claim, f.sweep, f"**{f.verdict}**", f.evidence) for f in findings]
     parts = [
-        "# lstmbench report\n",
+        "# lstmbench report\n" if context["paper"] else f"# {context['title']}\n",
         f"Results database `{context['database']}`, generated {context['generated']}.\n",
         "## Findings\n",
-        method_text() + "\n",
-        _md_table(findings_rows, ["paper's claim", "sweep", "our verdict", "evidence"]),
+        context["method"] + "\n",
+        _md_table(findings_rows, [context["column"], "sweep", "our verdict", "evidence"]),
         *(f"## {title}\n\n```\n{text}\n```\n" for title, text in context["sections"]),
         "## What the runs came to\n",
         _md_table(context["outcomes"]),
-        "## The paper's numbers beside ours\n",
-        _md_table(context["numbers"], ["quantity", "sweep", "paper", "ours"]),
+        *(
+            [
+                "## The paper's numbers beside ours\n",
+                _md_table(context["numbers"], ["quantity", "sweep", "paper", "ours"]),
+            ]
+            if context["paper"]
+            else []
+        ),
         "## Sweeps and time taken\n",
         _md_table(context["sweeps"]),
         "## Hyperparameter importance (fANOVA)\n",
@@ -372,7 +421,7 @@ def render_markdown(figures, absent, findings, context) -> str:
             ],
             ["sweep", "importance"],
         ),
-        "## Figures\n",
+        *(["## Figures\n"] if context["paper"] else []),
     ]
     for figure in figures:
         parts.append(f"![{figure.title}](figures/{figure.png.name})\n\n{figure.caption}\n")

@@ -53,14 +53,21 @@ def add_commands(subparsers) -> None:
         default=PROTOCOLS[0],
         help=f"the paper's experiment to run the cell through (default: {PROTOCOLS[0]})",
     )
-    compare.add_argument("--scale", choices=SCALES, default="tiny", help="(default: tiny)")
-    _add_sweep_options(compare)
+    compare.add_argument("--scale", choices=SCALES, help="a fixed scale (default: tiny)")
+    compare.add_argument(
+        "--budget",
+        help="instead of a scale: your cell beside NPLSTM, LSTM and GRU (softmax output), "
+        "planned to end within this wall time on this machine, e.g. 1h; verdicts better, "
+        "worse or equivalent (a plan file beside --db; run again to resume; default --db "
+        "compare-CELL.db, --out report-compare-CELL)",
+    )
+    _add_sweep_options(compare, "; with --budget: compare-CELL.db")
     compare.set_defaults(handler=_compare)
 
 
-def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
+def _add_sweep_options(parser: argparse.ArgumentParser, budget_db: str = "") -> None:
     parser.add_argument("-o", "--out", help="report folder (default: report-SCALE)")
-    add_sweep_runner_options(parser, "results-SCALE.db")
+    add_sweep_runner_options(parser, "results-SCALE.db" + budget_db)
 
 
 def open_store(path: str | Path, must_exist: bool = True):
@@ -128,10 +135,10 @@ def run_specs(specs: list, store, options) -> list[str]:
     return problems
 
 
-def _finish(store, out: str, problems: list[str], start: float, sections=None) -> int:
+def _finish(store, out: str, problems: list[str], start: float, sections=None, scope=None) -> int:
     from lstmbench.analysis.report import write_report
 
-    written = write_report(store, out, sys.argv, sections)
+    written = write_report(store, out, sys.argv, sections, scope)
     print_written(written)
     print(f"total {time.perf_counter() - start:.0f} s; open {written.html} in a browser")
     for problem in problems:
@@ -146,11 +153,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.budget is not None:
         from lstmbench.cli.budget import reproduce_budget
-        from lstmbench.sweep.budget import parse_duration
 
-        parse_duration(args.budget)  # bad input ends before a database is made
-        if args.scale is not None:
-            raise UserError("give --budget or --scale, not both: a budget chooses its own scale")
+        check_budget(args)
         store = open_store(args.db or "results-budget.db", must_exist=False)
         problems, sections = reproduce_budget(args, store)
         return _finish(store, args.out or "report-budget", problems, start, sections)
@@ -182,13 +186,34 @@ def compare_spec(protocol, cell: str):
     return parse_spec(source, f"compare --cell {cell}")
 
 
+def check_budget(args: argparse.Namespace) -> None:
+    """Refuse a bad --budget, or one given with --scale, before a database is made."""
+    from lstmbench.sweep.budget import parse_duration
+
+    parse_duration(args.budget)
+    if args.scale is not None:
+        raise UserError("give --budget or --scale, not both: a budget chooses its own scale")
+
+
 def _compare(args: argparse.Namespace) -> int:
     from lstmbench.model.cells import get_cell, load_plugins
     from lstmbench.sweep.spec import load_spec
 
     start = time.perf_counter()
+    if args.budget is not None:
+        check_budget(args)
     load_plugins(args.plugin)
     cell = get_cell(args.cell).name
+    if args.budget is not None:
+        from lstmbench.cli.compare_budget import budget_spec, compare_budget
+
+        spec = budget_spec(args.protocol, cell)
+        store = open_store(args.db or f"compare-{cell}.db", must_exist=False)
+        problems, sections, scope = compare_budget(args, store, spec, cell)
+        return _finish(
+            store, args.out or f"report-compare-{cell}", problems, start, sections, scope
+        )
+    args.scale = args.scale or "tiny"
     protocol = load_spec(args.protocol)
     specs = [protocol, compare_spec(protocol, cell)]
     store = open_store(args.db or f"results-{args.scale}.db", must_exist=False)

@@ -2,7 +2,9 @@
 
 The planning itself is sweep/budget.py, the pilot's band analysis/pilot.py, the runs still
 needed analysis/power.py; this module runs them in order against one results database and
-keeps the plan file up to date after every step, so that the same command resumes.
+keeps the plan file up to date after every step, so that the same command resumes. What the
+budget is spent on is a Work: the paper's experiments here, a cell comparison for
+`compare --budget` (cli/compare_budget.py).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from lstmbench.analysis.findings import CONFIRMED, CONTRADICTED
+from lstmbench.analysis.findings import DECIDED, Finding
 from lstmbench.analysis.paper import EXPERIMENTS, evaluate, read_experiments
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band
 from lstmbench.analysis.power import format_needs
@@ -72,24 +75,58 @@ class Clock:
         return budget - self.spent()
 
 
+@dataclass(frozen=True)
+class Work:
+    """What a budget is spent on."""
+
+    specs: dict  # name -> Spec, planned in this order
+    claims: dict[str, int]  # name -> claims its runs test: the cheapest claims go first
+    # The verdicts, from the results store; a finding's sweep names its spec, whose rounds
+    # stop once all its findings are decided (findings.DECIDED).
+    findings: Callable[[object], list[Finding]]
+    resume: str = "--budget and --only"  # the options a plan for other specs was made with
+    # More timing once the specs are calibrated, as plan_timed(plan, options): kept in the
+    # plan, so a resumed plan does not time again.
+    plan_timed: Callable | None = None
+
+
+def paper_work(names: list[str]) -> Work:
+    """The paper's experiments of these specs, tested by their claims in paper.py."""
+    from lstmbench.sweep.spec import load_spec
+
+    keys = [c.key for e in EXPERIMENTS if e.spec in names for c in e.claims]
+    return Work(
+        specs={name: load_spec(name) for name in names},
+        claims={n: sum(len(e.claims) for e in EXPERIMENTS if e.spec == n) for n in names},
+        findings=lambda store: evaluate(read_experiments(store), keys),
+    )
+
+
 def reproduce_budget(args: argparse.Namespace, store) -> tuple[list[str], Callable]:
     """Run the paper's experiments into `store` to fit a time budget; returns the problems
     met and the report's budget sections (a function of the findings)."""
     from lstmbench.model.cells import load_plugins
+
+    load_plugins(args.plugin)
+    problems, plan = run_budget(paper_work(list(args.only or DEFAULT_SPECS)), args, store)
+    return problems, lambda findings: report_sections(plan, findings)
+
+
+def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], Plan]:
+    """Spend the budget of the command line (--budget and the sweep runner's options) on
+    `work`, into `store`: calibrate and plan (or resume the plan beside the store), pilot,
+    rounds. Returns the problems met and the plan as it ended."""
     from lstmbench.sweep.executors import cpu_count, threads_per_worker
     from lstmbench.sweep.runner import make_executor
-    from lstmbench.sweep.spec import load_spec
 
     budget = parse_duration(args.budget)
-    load_plugins(args.plugin)
-    names = list(args.only or DEFAULT_SPECS)
-    specs = {name: load_spec(name) for name in names}
+    names, specs = list(work.specs), work.specs
     options = dataclasses.replace(sweep_options(args), scale=BUDGET_SCALE)
     workers = options.workers or cpu_count()
     threads = options.threads or threads_per_worker(workers)
     options = dataclasses.replace(options, workers=workers, threads=threads)
     path = plan_path(store.path)
-    plan = load_plan(path, budget, names)
+    plan = load_plan(path, budget, names, work.resume)
     clock = Clock(plan.spent if plan else 0.0)
 
     def save() -> None:
@@ -98,7 +135,11 @@ def reproduce_budget(args: argparse.Namespace, store) -> tuple[list[str], Callab
 
     if plan is None:
         plan = Plan(budget, workers, threads, names)
-        calibrate(plan, specs, options)
+        calibrate(plan, specs, work.claims, options)
+        if work.plan_timed is not None:
+            started = time.monotonic()
+            work.plan_timed(plan, options)
+            plan.calibration_seconds += time.monotonic() - started
         choose_lengths(plan, usable_core_seconds(plan, clock.left(budget) - REPORT_SECONDS))
         save()
         print(f"plan written to {path}:\n{format_plan(plan)}", flush=True)
@@ -115,7 +156,7 @@ def reproduce_budget(args: argparse.Namespace, store) -> tuple[list[str], Callab
             run_pilot(plan, specs, store, options, executor, problems)
             save()
         for number in range(1, MAX_ROUNDS + 1):
-            trained = run_round(plan, number, specs, store, options, executor, clock, problems)
+            trained = run_round(plan, number, work, store, options, executor, clock, problems)
             save()
             if not trained and number >= len(ROUND_SHARES):
                 break  # the shared rounds are over and what is left pays for no run more
@@ -123,18 +164,19 @@ def reproduce_budget(args: argparse.Namespace, store) -> tuple[list[str], Callab
         executor.shutdown()
         save()
     print(format_plan(plan), flush=True)
-    return problems, lambda findings: report_sections(plan, findings)
+    return problems, plan
 
 
-def calibrate(plan: Plan, specs: dict, options) -> None:
+def calibrate(plan: Plan, specs: dict, claims: dict[str, int], options) -> None:
     """Time each experiment's configuration groups (estimate.py) and set its cost per run."""
     from lstmbench.sweep.estimate import EstimateOptions, estimate_spec
 
     started = time.monotonic()
     for name, spec in specs.items():
         groups = [GroupPlan(key, group_label(key)) for key in lr_groups(spec)]
-        claims = sum(len(e.claims) for e in EXPERIMENTS if e.spec == name)
-        experiment = ExperimentPlan(name, least=least_samples(spec), claims=claims, groups=groups)
+        experiment = ExperimentPlan(
+            name, least=least_samples(spec), claims=claims[name], groups=groups
+        )
         plan.experiments.append(experiment)
         print(f"calibrating {name}", flush=True)
         timing = EstimateOptions(
@@ -144,7 +186,7 @@ def calibrate(plan: Plan, specs: dict, options) -> None:
             threads=plan.threads,
             steps=30,
             repeats=1,
-            data_path=options.data_path if _on_mnist(spec) else None,
+            data_path=options.data_path if on_mnist(spec) else None,
         )
         try:
             estimate = estimate_spec(calibration_spec(spec, CALIBRATION_SAMPLES), timing)
@@ -191,7 +233,7 @@ def paper_cost(spec, plan: Plan, data_path: str | None = None) -> dict:
     }
 
 
-def _on_mnist(spec, paper: bool = False) -> bool:
+def on_mnist(spec, paper: bool = False) -> bool:
     """Whether the experiment's budgeted runs (or, with paper, the paper's) read MNIST."""
     fixed = spec.fixed if paper else base_scale(spec).fixed
     return fixed.get("dataset", "mnist").partition(":")[0] == "mnist"
@@ -201,7 +243,7 @@ def _options_for(spec, options, pending: int = 0):
     """--data names the MNIST folder: only MNIST experiments get it. Packs no larger than
     an equal share of the pending runs per worker: a pilot's five runs in one fused task
     would leave the other workers idle."""
-    data = options.data_path if _on_mnist(spec) else None
+    data = options.data_path if on_mnist(spec) else None
     pack = max(1, min(options.pack, math.ceil(pending / options.workers))) if pending else 1
     return dataclasses.replace(options, data_path=data, pack=pack)
 
@@ -225,7 +267,7 @@ def run_pilot(plan: Plan, specs: dict, store, options, executor, problems: list)
         spec = specs[experiment.spec]
         if experiment.deviation and not experiment.paper_cost:
             print(f"timing the paper's protocol of {spec.name}", flush=True)
-            data = options.data_path if _on_mnist(spec, paper=True) else None
+            data = options.data_path if on_mnist(spec, paper=True) else None
             experiment.paper_cost = paper_cost(spec, plan, data)
         sweep = PILOT_PREFIX + spec.name
         configs = {
@@ -250,28 +292,25 @@ def run_pilot(plan: Plan, specs: dict, store, options, executor, problems: list)
     plan.pilot_seconds += time.monotonic() - started
 
 
-def open_experiments(plan: Plan, store) -> list[str]:
+def open_experiments(plan: Plan, work: Work, store) -> list[str]:
     """The planned experiments with a claim not decided yet; their verdicts go in the plan."""
-    data = read_experiments(store)
-    keys = [c.key for e in EXPERIMENTS if e.spec in plan.specs for c in e.claims]
-    verdicts = {f.key: f.verdict for f in evaluate(data, keys)}
+    findings = work.findings(store)
     still = []
     for experiment in plan.experiments:
-        claims = [c.key for e in EXPERIMENTS if e.spec == experiment.spec for c in e.claims]
-        experiment.verdicts = {k: verdicts[k] for k in claims}
-        if any(v not in (CONFIRMED, CONTRADICTED) for v in experiment.verdicts.values()):
+        experiment.verdicts = {f.key: f.verdict for f in findings if f.sweep == experiment.spec}
+        if any(v not in DECIDED for v in experiment.verdicts.values()):
             still.append(experiment.spec)
     return still
 
 
 def run_round(
-    plan: Plan, number: int, specs: dict, store, options, executor, clock, problems
+    plan: Plan, number: int, work: Work, store, options, executor, clock, problems
 ) -> bool:
     """Allocate round `number` (unless a resumed plan has it) and train its runs; returns
     whether it added any. The shared rounds take ROUND_SHARES of the time left, a top-up
     round all of it; a top-up that pays for nothing is not kept."""
     if len(plan.rounds) < number:
-        still = open_experiments(plan, store)
+        still = open_experiments(plan, work, store)
         left = clock.left(plan.budget) - REPORT_SECONDS
         shares = ROUND_SHARES[number - 1 :]
         share = shares[0] / sum(shares) if shares else 1.0
@@ -293,7 +332,7 @@ def run_round(
     for experiment in plan.experiments:
         if not experiment.planned or not any(g.runs for g in experiment.groups):
             continue
-        spec = specs[experiment.spec]
+        spec = work.specs[experiment.spec]
         configs = [
             c
             for i, g in enumerate(experiment.groups)
@@ -306,7 +345,7 @@ def run_round(
             problems.append(str(error))
     round_.wall_seconds += time.monotonic() - started
     round_.done = True
-    open_experiments(plan, store)  # the verdicts after the round, for the plan file
+    open_experiments(plan, work, store)  # the verdicts after the round, for the plan file
     return bool(round_.added)
 
 

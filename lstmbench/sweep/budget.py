@@ -295,6 +295,9 @@ class ExperimentPlan:
     # The paper's protocol timed here where the budget runs another: runs, core_hours,
     # ray_workers, ray_wall_hours (see estimate.py).
     paper_cost: dict = field(default_factory=dict)
+    # Seconds per training sample of one run alone, by cell, all at one hidden size: timed
+    # only where cells are compared on their speed (compare --budget; sweep/comparison.py).
+    cell_seconds: dict = field(default_factory=dict)
 
     @property
     def run_seconds(self) -> float:
@@ -366,8 +369,11 @@ def plan_path(db: str | Path) -> Path:
     return db.with_name(db.stem + ".plan.json")
 
 
-def load_plan(path: Path, budget: float, specs: list[str]) -> Plan | None:
-    """The saved plan, if any; one made for another budget or experiments is refused."""
+def load_plan(
+    path: Path, budget: float, specs: list[str], resume: str = "--budget and --only"
+) -> Plan | None:
+    """The saved plan, if any; one made for another budget or experiments is refused, naming
+    the options (`resume`) that chose them."""
     if not path.is_file():
         return None
     try:
@@ -380,8 +386,8 @@ def load_plan(path: Path, budget: float, specs: list[str]) -> Plan | None:
     if plan.budget != budget or plan.specs != specs:
         raise UserError(
             f"the plan {path} was made for --budget {format_duration(plan.budget)} and "
-            f"{', '.join(plan.specs)}; give the same --budget and --only to resume it, or "
-            "another --db to plan anew"
+            f"{', '.join(plan.specs)}; give the same {resume} to resume it, or another --db "
+            "to plan anew"
         )
     return plan
 
