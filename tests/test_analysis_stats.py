@@ -117,6 +117,17 @@ def test_hodges_lehmann_is_the_median_of_pairwise_differences_failures_tying():
     assert hodges_lehmann(np.array([1.0, 2.0]), np.array([0.0, 0.5])) == 1.25
 
 
+def test_with_many_failures_the_ratio_among_runs_that_learned_is_given_too():
+    # most runs of both groups failed: over all pairs the ties make the ratio 1, whatever the
+    # errors of the runs that learned (a tenth of b's here)
+    a = np.array([-2.0, -2.0, np.inf, np.inf, np.inf, np.inf, np.inf, np.inf])
+    b = np.array([-1.0, -1.0, np.inf, np.inf, np.inf, np.inf, np.inf, np.inf])
+    [difference, _] = F.comparison_tests(a, b, "A", "B", "alike", "effect")
+    assert "error ratio (Hodges-Lehmann) 1 (0.1 among the runs that learned)" in difference.effect
+    [difference, _] = F.comparison_tests(a[:2], b[:2], "A", "B", "alike", "effect")
+    assert "among" not in difference.effect  # no failures: one ratio says it all
+
+
 def slow_censored_kendall(x, t, event) -> float:
     """Pair by pair: the order of two times is known when the earlier one is an event."""
     total, n = 0, len(x)

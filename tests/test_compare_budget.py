@@ -123,10 +123,12 @@ def test_better_worse_and_equivalent_with_size_direction_and_counts():
         assert "RELULSTM: 40 of 43 learned, 2 did not learn, 1 diverged" in finding.evidence
     assert "NPLSTM: 40 of 43 learned, 2 did not learn, 1 diverged" in better.evidence
     # by how much: the Hodges-Lehmann ratio of the errors, 5% against 20% and 1%
-    ratio = float(better.evidence.split("error ratio (Hodges-Lehmann) ")[1].split(",")[0])
+    ratio = float(better.evidence.split("error ratio (Hodges-Lehmann) ")[1].split(" ")[0])
     assert ratio == pytest.approx(0.25, rel=0.1)
-    ratio = float(worse.evidence.split("error ratio (Hodges-Lehmann) ")[1].split(",")[0])
+    ratio = float(worse.evidence.split("error ratio (Hodges-Lehmann) ")[1].split(" ")[0])
     assert ratio == pytest.approx(5, rel=0.1)
+    among = better.evidence.split("error ratio (Hodges-Lehmann) ")[1].split(" among")[0]
+    assert float(among.split("(")[1]) == pytest.approx(0.25, rel=0.1)  # 3 of 43 failed
     assert all(f.verdict in F.DECIDED for f in found)
 
 

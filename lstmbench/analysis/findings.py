@@ -53,6 +53,7 @@ from lstmbench.analysis.stats import (
     censored_kendall,
     compare_groups,
     group_values,
+    hodges_lehmann,
     holm,
     jackknife_ci,
     permutation_p,
@@ -177,6 +178,17 @@ def ratio_text(shift: float) -> str:
     return "without bound: most pairs set a run that failed against one that learned"
 
 
+def _ratio_among_learned(a: np.ndarray, b: np.ndarray) -> str:
+    """Where runs failed, the ratio among the runs that learned as well: over all runs, pairs
+    of two failures tie, and with many of them the ratio reads 1 whatever the errors."""
+    learned = [v[np.isfinite(v)] for v in (np.asarray(a), np.asarray(b))]
+    if all(len(v) == len(w) for v, w in zip(learned, (a, b), strict=True)):
+        return ""
+    if min(len(v) for v in learned) < 2:
+        return ""
+    return f" ({ratio_text(hodges_lehmann(*learned))} among the runs that learned)"
+
+
 def comparison_tests(
     a: np.ndarray, b: np.ndarray, label_a: str, label_b: str, claim: str, effect: str
 ) -> list[Test]:
@@ -190,8 +202,8 @@ def comparison_tests(
         f"{pair}, difference (Mann-Whitney)",
         c.p,
         TWO_SIDED,
-        f"{effect}; error ratio (Hodges-Lehmann) {ratio_text(c.shift)}, "
-        f"Cliff's delta {c.cliffs_delta:+.2f}",
+        f"{effect}; error ratio (Hodges-Lehmann) {ratio_text(c.shift)}"
+        f"{_ratio_among_learned(a, b)}, Cliff's delta {c.cliffs_delta:+.2f}",
         f"{label_a} {way} error than {label_b}",
         toward=c.cliffs_delta < 0 if claim == "lower" else c.cliffs_delta > 0,
         pair=pair,
