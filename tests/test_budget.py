@@ -370,6 +370,23 @@ def test_the_same_command_resumes_and_trains_nothing_twice(tmp_path, mnist_dir, 
         load_plan(tmp_path / "results.plan.json", 30.0, ["lr_hidden"])
 
 
+def test_an_equivalence_with_too_few_runs_that_learned_says_so_and_asks_no_count():
+    def runs(output: str, errors: list[float]) -> list[dict]:
+        return [
+            {"best_error": e, "status": "done", "dataset": "mnist", "output": output}
+            | {"sweep": "cell_types_mnist", "reason": ""}
+            for e in errors
+        ]
+
+    # softmax runs learned, logistic ones sat at chance: nothing to measure a margin on
+    group = runs("softmax", [0.05, 0.06, 0.04]) + runs("logistic", [0.9, 0.9, 0.9])
+    check = Check("output_mnist", "outputs alike", "null", check_output_alike)
+    [finding] = evaluate_findings([(check, "cell_types_mnist", group)])
+    [need] = [n for n in runs_needed([finding], {"cell_types_mnist": 36.0}) if "TOST" in n.test]
+    assert "3 and 0 runs learned: too few to measure" in need.effect
+    assert need.per_group == math.inf and "nan" not in need.effect
+
+
 def test_open_claims_get_runs_needed_from_their_observed_effect():
     rng = np.random.default_rng(3)
 

@@ -121,10 +121,14 @@ def _need(finding: Finding, test, alpha: float, seconds: float) -> Need:
         if len(fa) >= 2 and len(fb) >= 2:
             d = float(fa.mean() - fb.mean())
             sd = float(np.sqrt((fa.var(ddof=1) + fb.var(ddof=1)) / 2))
+            effect = f"mean log10 error difference {d:+.3f}, sd {sd:.3f} (margin {EQUIVALENCE:.3f})"
         else:
             d, sd = math.nan, math.inf
+            effect = (
+                f"{len(fa)} and {len(fb)} runs learned: too few to measure an equivalence "
+                "on; more runs of this length rarely change that, longer ones may"
+            )
         n = margin_n(d, sd, EQUIVALENCE, alpha, tost=test.sides != ONE_SIDED)
-        effect = f"mean log10 error difference {d:+.3f}, sd {sd:.3f} (margin {EQUIVALENCE:.3f})"
     else:
         delta = cliffs_delta(a, b)
         n = difference_n(delta, alpha)
