@@ -9,12 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
+from lstmbench.sweep.executors import actor_resources
 from lstmbench.sweep.runner import SweepOptions, run_sweep
 from lstmbench.sweep.spec import load_spec
 from lstmbench.sweep.store import ResultsStore
+from lstmbench.training.config import RunConfig
+from lstmbench.training.fused import make_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -259,3 +263,39 @@ def test_sweep_mistakes_end_in_one_message(tmp_path, capsys):
     assert "lr_hidden" in capsys.readouterr().err
     with pytest.raises(UserError, match="unknown executor 'slurm'; valid executors: local, ray"):
         run_sweep(load_spec(spec), store, SweepOptions(executor="slurm"))
+
+
+def test_a_gpu_sweep_on_a_machine_without_one_is_refused_before_anything_is_stored(
+    tmp_path, capsys
+):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the refusal is for machines without one")
+    spec = write_spec(tmp_path, samples=100, runs=2)
+    db = tmp_path / "results.db"
+    assert main(["sweep", "run", str(spec), "--db", str(db), "--device", "cuda"]) == 2
+    message = capsys.readouterr().err
+    assert "--device cuda: torch sees no GPU on this machine" in message
+    assert "--device cpu" in message  # how to fix it
+    assert not db.exists()
+    assert main(["sweep", "run", str(spec), "--db", str(db), "--device", "tpu"]) == 2
+    assert "'tpu' is not cpu, cuda or cuda:N" in capsys.readouterr().err
+    # a budget is planned on CPU timings: refused on a GPU, wherever the GPUs are
+    address = ["--executor", "ray", "--address", "127.0.0.1:1"]
+    command = ["reproduce", "--budget", "5m", "--db", str(db), "--device", "cuda:0", *address]
+    assert main(command) == 2
+    assert "cannot plan runs on --device cuda:0" in capsys.readouterr().err
+
+
+def test_on_a_gpu_runs_fuse_up_to_the_pack_and_ray_workers_share_a_gpu():
+    small = [
+        RunConfig(hidden=500, batch_size=20, lr=10.0 ** -(2 + i / 10), samples=100)
+        for i in range(12)
+    ]
+    # on the CPU such a step is too large to fuse; on a GPU it shares launches all the same
+    assert {len(t) for t in make_tasks(small, 16)} == {1}
+    assert [len(t) for t in make_tasks(small, 16, "cuda")] == [12]
+    lines = [RunConfig(dataset="uw3like:tiny", lr=10.0 ** -(2 + i / 10)) for i in range(3)]
+    assert [len(t) for t in make_tasks(lines, 16)] == [1, 1, 1]  # lines alone on the CPU
+    assert [len(t) for t in make_tasks(lines, 16, "cuda:1")] == [3]
+    assert actor_resources(2, "cpu", 4) == {"num_cpus": 2}
+    assert actor_resources(1, "cuda", 4) == {"num_cpus": 1, "num_gpus": 0.25}

@@ -122,6 +122,12 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
     budget = parse_duration(args.budget)
     names, specs = list(work.specs), work.specs
     options = dataclasses.replace(sweep_options(args), scale=BUDGET_SCALE)
+    if options.device != "cpu":
+        raise UserError(
+            f"--budget plans on timings of the CPU, so it cannot plan runs on --device "
+            f"{options.device} yet; leave --device out, or run the specs on the GPU with "
+            "`lstmbench sweep run SPEC --device cuda`"
+        )
     workers = options.workers or cpu_count()
     threads = options.threads or threads_per_worker(workers)
     options = dataclasses.replace(options, workers=workers, threads=threads)

@@ -77,7 +77,7 @@ def setup_runtime(args: argparse.Namespace) -> None:
 def add_sweep_runner_options(parser: argparse.ArgumentParser, default_db: str) -> None:
     """How a sweep's runs execute: database, executor, workers, threads, fusing, data."""
     from lstmbench.sweep.executors import EXECUTORS
-    from lstmbench.sweep.runner import DEFAULT_LEASE, DEFAULT_PACK
+    from lstmbench.sweep.runner import DEFAULT_GPU_PACK, DEFAULT_LEASE, DEFAULT_PACK, TASKS_PER_GPU
 
     group = parser.add_argument_group("sweep runner")
     group.add_argument("--db", help=f"results database (default: {default_db})")
@@ -90,10 +90,23 @@ def add_sweep_runner_options(parser: argparse.ArgumentParser, default_db: str) -
     group.add_argument(
         "--pack",
         type=int,
-        default=DEFAULT_PACK,
         help="train up to N runs that differ only in lr, momentum or seed as one fused "
         "computation (stacked weights, one recurrence call); 1: each alone "
-        f"(default: {DEFAULT_PACK})",
+        f"(default: {DEFAULT_PACK} on the CPU, {DEFAULT_GPU_PACK} on a GPU)",
+    )
+    group.add_argument(
+        "--device",
+        default="cpu",
+        help="where workers train: cpu, cuda or cuda:N (default: cpu); on a GPU the fused "
+        "groups of several workers share it",
+    )
+    group.add_argument(
+        "--tasks-per-gpu",
+        type=int,
+        default=TASKS_PER_GPU,
+        help=f"with --device cuda: fused groups training on one GPU at once (default: "
+        f"{TASKS_PER_GPU}); local workers default to this many, Ray workers ask for 1/N of "
+        "a GPU each",
     )
     group.add_argument("--retry-failed", action="store_true", help="run failed runs again")
     group.add_argument(
@@ -110,9 +123,10 @@ def add_sweep_runner_options(parser: argparse.ArgumentParser, default_db: str) -
 
 def sweep_options(args: argparse.Namespace):
     """The runner options a command line gives."""
-    from lstmbench.sweep.runner import SweepOptions
+    from lstmbench.sweep.executors import on_gpu
+    from lstmbench.sweep.runner import DEFAULT_GPU_PACK, DEFAULT_PACK, SweepOptions, check_options
 
-    return SweepOptions(
+    options = SweepOptions(
         scale=args.scale,
         executor=args.executor,
         workers=args.workers,
@@ -120,8 +134,14 @@ def sweep_options(args: argparse.Namespace):
         address=args.address,
         data_path=args.data,
         plugins=args.plugin,
-        pack=args.pack,
+        pack=args.pack
+        if args.pack is not None
+        else (DEFAULT_GPU_PACK if on_gpu(args.device) else DEFAULT_PACK),
         retry_failed=args.retry_failed,
         progress=not args.quiet,
         lease=args.lease,
+        device=args.device,
+        tasks_per_gpu=args.tasks_per_gpu,
     )
+    check_options(options)  # before any database is opened
+    return options

@@ -32,11 +32,27 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, (cores or cpu_count()) // max(1, workers))
 
 
-class LocalExecutor:
-    """A pool of worker processes on this machine (spawned, each with its own threads)."""
+def on_gpu(device: str) -> bool:
+    """Whether a device name is a CUDA device ("cuda" or "cuda:N")."""
+    return device == "cuda" or device.startswith("cuda:")
 
-    def __init__(self, workers: int, threads: int, plugins: list[str]):
+
+def actor_resources(threads: int, device: str, tasks_per_gpu: int) -> dict:
+    """What one Ray worker asks of the cluster: its cores, and on a GPU a share of one, so
+    that `tasks_per_gpu` workers (each training one fused group at a time) share a GPU."""
+    resources = {"num_cpus": threads}
+    if on_gpu(device):
+        resources["num_gpus"] = 1 / tasks_per_gpu
+    return resources
+
+
+class LocalExecutor:
+    """A pool of worker processes on this machine (spawned, each with its own threads), all
+    training on one device."""
+
+    def __init__(self, workers: int, threads: int, plugins: list[str], device: str = "cpu"):
         self.workers, self.threads, self.plugins = workers, threads, list(plugins)
+        self.device = device
         self._pool = self._start()
         self._pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # task -> pool
 
@@ -50,7 +66,7 @@ class LocalExecutor:
 
     def submit(self, configs: list[dict], data_path: str | None, fused: bool) -> Future:
         """Start one task."""
-        future = self._pool.submit(run_task, configs, data_path, fused)
+        future = self._pool.submit(run_task, configs, data_path, fused, self.device)
         self._pools[future] = self._pool
         return future
 
@@ -77,8 +93,10 @@ class _RayWorker:
     def __init__(self, threads: int, plugins: list[str]):
         init_worker(threads, plugins, die_with_parent=False)
 
-    def run(self, configs: list[dict], data_path: str | None, fused: bool) -> list[dict]:
-        return run_task(configs, data_path, fused)
+    def run(
+        self, configs: list[dict], data_path: str | None, fused: bool, device: str
+    ) -> list[dict]:
+        return run_task(configs, data_path, fused, device)
 
     def pid(self) -> int:
         return os.getpid()
@@ -86,7 +104,9 @@ class _RayWorker:
 
 class RayExecutor:
     """Workers on a Ray cluster (an existing one by address, or a local one started here):
-    one actor per worker, each given a task only when it is idle."""
+    one actor per worker, each given a task only when it is idle. On GPUs, each worker asks
+    for 1/tasks_per_gpu of a GPU, so Ray places several on one GPU and spreads the rest over
+    the cluster's GPU nodes (Ray sets each worker's CUDA_VISIBLE_DEVICES)."""
 
     def __init__(
         self,
@@ -95,6 +115,8 @@ class RayExecutor:
         plugins: list[str],
         address: str | None = None,
         object_store_mb: int = 100,
+        device: str = "cpu",
+        tasks_per_gpu: int = 1,
     ):
         try:
             import ray
@@ -103,6 +125,7 @@ class RayExecutor:
                 "--executor ray needs Ray: pip install 'lstmbench[ray]' (or use --executor local)"
             ) from None
         self.ray, self.threads, self.plugins = ray, threads, list(plugins)
+        self.device = device
         try:
             if address:
                 # The cluster runs this very package, shipped with the job.
@@ -126,11 +149,22 @@ class RayExecutor:
                 f"cannot reach a Ray cluster at {address or 'a new local cluster'} ({error}); "
                 "check --address (host:port of the head node) or leave it out for a local one"
             ) from None
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.workers = workers or max(1, cpus // threads)
+        resources = ray.cluster_resources()
+        cpus = int(resources.get("CPU", 1))
+        gpus = int(resources.get("GPU", 0))
+        if on_gpu(device) and not gpus:
+            ray.shutdown()
+            raise UserError(
+                f"--device {device}: the Ray cluster at {address or 'this machine'} has no GPU; "
+                "start its nodes with GPUs (ray start --num-gpus N) or use --device cpu"
+            )
+        slots = gpus * tasks_per_gpu if on_gpu(device) else cpus // threads
+        self.workers = workers or max(1, slots)
         # A worker killed (for memory, say) comes back set up afresh; its task fails, as a
         # task of a dead local worker does, and is not run twice.
-        actor = ray.remote(num_cpus=threads, max_restarts=-1, max_task_retries=0)(_RayWorker)
+        actor = ray.remote(
+            **actor_resources(threads, device, tasks_per_gpu), max_restarts=-1, max_task_retries=0
+        )(_RayWorker)
         self._actors = [actor.remote(threads, self.plugins) for _ in range(self.workers)]
         self._idle: queue.SimpleQueue[int] = queue.SimpleQueue()
         for index in range(self.workers):
@@ -139,7 +173,7 @@ class RayExecutor:
     def submit(self, configs: list[dict], data_path: str | None, fused: bool) -> Future:
         """Start one task on an idle worker (the runner never has more in flight than workers)."""
         index = self._idle.get()
-        reference = self._actors[index].run.remote(configs, data_path, fused)
+        reference = self._actors[index].run.remote(configs, data_path, fused, self.device)
         result: Future = Future()
 
         def finished(done: Future) -> None:

@@ -23,6 +23,7 @@ from lstmbench.sweep.executors import (
     LocalExecutor,
     RayExecutor,
     cpu_count,
+    on_gpu,
     threads_per_worker,
 )
 from lstmbench.sweep.spec import Spec
@@ -33,6 +34,9 @@ from lstmbench.training.fused import make_tasks
 from lstmbench.training.record import RunResult
 
 DEFAULT_PACK = 16  # fused runs equal runs alone to float rounding (tests/test_sweep_fused.py)
+# On a GPU a small run is bound by launches, not arithmetic: many runs share each launch.
+DEFAULT_GPU_PACK = 128
+TASKS_PER_GPU = 4  # fused groups training on one GPU at once (their launches interleave)
 # Seconds a claim on a run lasts unless renewed (a runner renews it four times per lease).
 # Only a runner on another host needs it to run out: a dead runner on this host is seen at once.
 DEFAULT_LEASE = 300.0
@@ -54,6 +58,8 @@ class SweepOptions:
     retry_failed: bool = False
     progress: bool = True
     lease: float = DEFAULT_LEASE  # seconds; see DEFAULT_LEASE
+    device: str = "cpu"  # where the workers train: cpu, cuda or cuda:N
+    tasks_per_gpu: int = TASKS_PER_GPU  # Ray workers sharing one GPU
 
 
 @dataclass
@@ -104,18 +110,46 @@ def check_options(options: SweepOptions) -> None:
         raise UserError(f"--pack must be at least 1 (1: every run alone), got {options.pack}")
     if options.address and options.executor != "ray":
         raise UserError("--address is for --executor ray; add it or leave --address out")
+    check_device(options)
+
+
+def check_device(options: SweepOptions) -> None:
+    """A device the runner can train on: the CPU, or a GPU this machine has (or, with Ray on
+    a cluster, that the cluster's nodes have: checked when the cluster is reached)."""
+    if options.device != "cpu" and not on_gpu(options.device):
+        raise UserError(f"--device {options.device!r} is not cpu, cuda or cuda:N")
+    if options.tasks_per_gpu < 1:
+        raise UserError(f"--tasks-per-gpu must be at least 1, got {options.tasks_per_gpu}")
+    if on_gpu(options.device) and not options.address:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(
+                f"--device {options.device}: torch sees no GPU on this machine; use --device "
+                "cpu, or --executor ray --address HOST:PORT for a cluster with GPU nodes"
+            )
 
 
 def make_executor(options: SweepOptions):
     """The executor the options name, sized so the cores are not oversubscribed."""
     check_options(options)
+    gpu = on_gpu(options.device)
     if options.executor == "ray":
         threads = options.threads or 1
-        workers = options.workers or (None if options.address else cpu_count() // threads)
-        return RayExecutor(workers, threads, options.plugins, options.address)
-    workers = options.workers or cpu_count()
+        local = None if gpu else cpu_count() // threads  # a GPU cluster sizes itself
+        workers = options.workers or (None if options.address else local)
+        return RayExecutor(
+            workers,
+            threads,
+            options.plugins,
+            options.address,
+            device=options.device,
+            tasks_per_gpu=options.tasks_per_gpu,
+        )
+    # On a GPU, a few processes each keep the GPU fed with one fused group at a time.
+    workers = options.workers or (options.tasks_per_gpu if gpu else cpu_count())
     threads = options.threads or threads_per_worker(workers)
-    return LocalExecutor(workers, threads, options.plugins)
+    return LocalExecutor(workers, threads, options.plugins, options.device)
 
 
 def run_sweep(
@@ -195,7 +229,8 @@ class Claims:
         self.sweep, self.store = sweep, store
         self.pack, self.lease = options.pack, options.lease
         self.holder = runner_id()
-        self.plan = make_tasks(pending, self.pack)
+        self.device = options.device
+        self.plan = make_tasks(pending, self.pack, self.device)
         self.tick = min(1.0, self.lease / 4)  # how often the runner loop comes round
         self.next_renewal = time.monotonic() + self.lease / 4
         self.next_refresh = time.monotonic() + REFRESH
@@ -209,7 +244,7 @@ class Claims:
         if task is None and (idle or time.monotonic() >= self.next_refresh):
             self.next_refresh = time.monotonic() + REFRESH
             self.store.requeue_interrupted(self.sweep)
-            self.plan = make_tasks(self.store.queued(self.sweep), self.pack)
+            self.plan = make_tasks(self.store.queued(self.sweep), self.pack, self.device)
             task = self._claim_planned()
         return task
 

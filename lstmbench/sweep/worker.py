@@ -38,20 +38,27 @@ def datasets_for(config: RunConfig, data_path: str | None):
     return _DATASETS[key]
 
 
-def run_task(configs: list[dict], data_path: str | None, fused: bool) -> list[dict]:
-    """Train the runs of one task; one outcome per run: {"result": ...} or {"error": ...}.
+def run_task(
+    configs: list[dict], data_path: str | None, fused: bool, device: str = "cpu"
+) -> list[dict]:
+    """Train the runs of one task on `device`; one outcome per run: {"result": ...} or
+    {"error": ...}.
 
     A task is one run, or (fused) several runs trained as one fused computation.
     """
     runs = [RunConfig.from_dict(values) for values in configs]
     try:
         if fused and len(runs) > 1:
-            results = train_runs(runs, datasets_for(runs[0], data_path))
+            results = train_runs(runs, datasets_for(runs[0], data_path), device)
         else:
-            results = [train_runs([c], datasets_for(c, data_path))[0] for c in runs]
+            results = [train_runs([c], datasets_for(c, data_path), device)[0] for c in runs]
     except Exception as error:  # stored as the run's failure; the sweep goes on
         if len(runs) > 1:  # find out which run of the group is at fault
-            return [outcome for c in runs for outcome in run_task([c.to_dict()], data_path, False)]
+            return [
+                outcome
+                for c in runs
+                for outcome in run_task([c.to_dict()], data_path, False, device)
+            ]
         return [failure(error)]
     return [success(result) for result in results]
 

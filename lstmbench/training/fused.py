@@ -53,13 +53,17 @@ def step_work(config: RunConfig) -> int:
     return config.batch_size * weights
 
 
-def group_size(config: RunConfig, fuse: int) -> int:
+def group_size(config: RunConfig, fuse: int, device: str = "cpu") -> int:
     """How many runs like this one to fuse, at most `fuse`.
 
-    Text lines train alone: a line is hundreds of steps, so the per-step costs fusing shares
-    are already small beside the recurrence, and fused line runs measured slower than alone
-    (benchmarks/fused_speed.py --lines, one seed: batch 1 K=8 0.87x, batch 10 K=8 0.71x).
+    On the CPU, text lines train alone: a line is hundreds of steps, so the per-step costs
+    fusing shares are already small beside the recurrence, and fused line runs measured
+    slower than alone (benchmarks/fused_speed.py --lines, one seed: batch 1 K=8 0.87x,
+    batch 10 K=8 0.71x); and fusing stops at MAX_FUSED_WORK. On a GPU a step is bound by
+    its launches whatever the sizes, so every run fuses up to `fuse`.
     """
+    if device != "cpu":
+        return max(1, fuse)
     if config.dataset.partition(":")[0] not in FIXED_LENGTH_DATASETS:
         return 1
     return max(1, min(fuse, MAX_FUSED_WORK // step_work(config)))
@@ -83,8 +87,9 @@ def fuse_key(config: RunConfig) -> tuple | None:
     return tuple(sorted((k, v) for k, v in config.to_dict().items() if k not in free))
 
 
-def make_tasks(configs: list[RunConfig], fuse: int) -> list[list[RunConfig]]:
-    """Group runs into tasks of at most `fuse` fusable runs (fuse <= 1: one run each).
+def make_tasks(configs: list[RunConfig], fuse: int, device: str = "cpu") -> list[list[RunConfig]]:
+    """Group runs into tasks of at most `fuse` fusable runs (fuse <= 1: one run each), as
+    many as pay on `device` (group_size).
 
     Runs of one seed come together first, so a task's runs share their batches where they can.
     """
@@ -100,7 +105,7 @@ def make_tasks(configs: list[RunConfig], fuse: int) -> list[list[RunConfig]]:
             groups.setdefault(key, []).append(config)
     for group in groups.values():
         group.sort(key=lambda c: c.seed)
-        size = group_size(group[0], fuse)
+        size = group_size(group[0], fuse, device)
         tasks.extend(group[i : i + size] for i in range(0, len(group), size))
     return tasks
 
