@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 
+from lstmbench.bench import fused_runs
 from lstmbench.bench import speed as bench
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
@@ -96,6 +97,7 @@ def test_command_prints_the_table_and_writes_json(tmp_path, capsys):
             "--hidden", "100",
             "--min-time", "0",
             "--repeats", "1",
+            "--fused-runs", "3",
             "--json", str(output),
         ]
     )  # fmt: skip
@@ -104,10 +106,29 @@ def test_command_prints_the_table_and_writes_json(tmp_path, capsys):
     assert bench.HEADER in printed and "LINLSTM" in printed
     document = json.loads(output.read_text())
     assert document["complete"] is True
+    [fused] = document["fused_runs"]  # one shape, direction and size
+    assert (fused["runs"], fused["hidden"], fused["direction"]) == (3, 100, "uni")
+    assert fused["ratio"] == pytest.approx(
+        fused["fused_steps_per_s"] / fused["baseline_steps_per_s"]
+    )
+    assert fused_runs.HEADER in printed
     assert [row["cell"] for row in document["rows"]] == [bench.BASELINE, "LINLSTM", "NPLSTM"]
     # no figure from another machine is printed beside the rows (clstm is compared in
     # benchmarks/clstm_compare.py, on the same machine, interleaved)
     assert not any("clstm" in key for row in document["rows"] for key in row)
+
+
+def test_a_fused_runs_step_trains_every_run_on_its_own_sample():
+    torch.manual_seed(0)
+    group, batches = fused_runs.fused_group(3, bench.SHAPES["mnist"], "bidi", 5, "cpu")
+    assert len({id(b) for b in batches[0]}) == 3  # a batch apiece
+    before = [p.detach().clone() for p in group.params]
+    [losses] = group.steps(batches, [0, 1, 2])
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    for old, new in zip(before, group.params, strict=True):
+        if new.numel():  # (NPLSTM's peephole weights are empty)
+            changed = (old - new).flatten(1).abs().amax(dim=1)  # per run (stacked first)
+            assert bool((changed > 0).all())  # every run of the group was updated
 
 
 def test_command_refuses_an_unknown_cell_in_one_message(tmp_path, capsys):

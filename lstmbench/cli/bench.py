@@ -6,8 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from lstmbench.bench import speed
+from lstmbench.bench import fused_runs, speed
 from lstmbench.cli.options import add_runtime_options, setup_runtime
+
+FUSED_RUNS = 16
 
 QUICK = {
     "cells": "NPLSTM,LSTM",
@@ -68,6 +70,13 @@ def add_commands(subparsers) -> None:
         help="timed bursts per row at least (50 ms of back-to-back steps each); median (3)",
     )
     parser.add_argument(
+        "--fused-runs",
+        type=int,
+        default=FUSED_RUNS,
+        help="also time K batch-1 runs fused against the same runs one after another "
+        f"through nn.LSTM, per shape, direction and hidden size (default {FUSED_RUNS}; 0: no)",
+    )
+    parser.add_argument(
         "--json", default="bench.json", help="where the results go as JSON (bench.json)"
     )
     add_runtime_options(parser, data=False)
@@ -81,6 +90,8 @@ def run_command(args: argparse.Namespace) -> int:
     setup_runtime(args)
     if args.repeats < 1 or args.min_time < 0:
         raise UserError("--repeats must be at least 1 and --min-time at least 0")
+    if args.fused_runs < 0:
+        raise UserError(f"--fused-runs must be 0 (none) or more, got {args.fused_runs}")
     grid = QUICK if args.quick else FULL
     choice = {name: getattr(args, name) or grid[name] for name in FULL}
     cases = speed.build_cases(
@@ -109,7 +120,24 @@ def run_command(args: argparse.Namespace) -> int:
     facts, rows_done = speed.run_bench(
         cases, args.device, min_time=args.min_time, min_repeats=args.repeats, on_row=show
     )
-    document = {**speed.rows_to_json(facts, rows_done), "complete": True}
+    fused = []
+    if args.fused_runs:
+        print(fused_runs.HEADER, flush=True)
+        for shape in speed.parse_list(choice["shapes"], str, "shapes"):
+            for direction in speed.parse_list(choice["directions"], str, "directions"):
+                for hidden in speed.parse_list(choice["hidden"], int, "hidden"):
+                    row = fused_runs.measure(
+                        args.fused_runs,
+                        speed.SHAPES[shape],
+                        direction,
+                        hidden,
+                        args.device,
+                        args.min_time,
+                        args.repeats,
+                    )
+                    fused.append(vars(row))
+                    print(fused_runs.format_row(row), flush=True)
+    document = {**speed.rows_to_json(facts, rows_done), "fused_runs": fused, "complete": True}
     output.write_text(json.dumps(document, indent=1) + "\n")
     print(
         f"sgemm {facts['sgemm_gflops']:.0f} GFLOP/s on {facts['device_name']}, "
