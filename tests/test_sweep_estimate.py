@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+import torch
 from conftest import shared_data
 
 from lstmbench.cli.main import main
@@ -120,6 +121,12 @@ def test_command_prints_the_table_and_writes_json(spec_file, tmp_path, capsys):
         (["--workers", "0"], "--workers must be at least 1, got 0"),
         (["--pack", "0"], "--pack must be at least 1, got 0"),
         (["--steps", "-1"], "--steps must be at least 1, got -1"),
+        (["--device", "tpu"], "--device 'tpu' is not cpu, cuda or cuda:N"),
+        *(
+            []
+            if torch.cuda.is_available()
+            else [(["--device", "cuda"], "--device cuda: torch sees no GPU on this machine")]
+        ),
     ],
 )
 def test_bad_options_end_in_one_message(spec_file, extra, message, capsys):

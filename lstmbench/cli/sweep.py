@@ -167,6 +167,11 @@ def _add_estimate_options(parser: argparse.ArgumentParser) -> None:
         help=f"Ray workers for the wall time on a cluster (default: {default.ray_workers})",
     )
     group.add_argument("--data", help="MNIST directory (default: $LSTMBENCH_MNIST or the cache)")
+    group.add_argument(
+        "--device",
+        default="cpu",
+        help="time on this device: cpu (core-hours) or cuda (GPU-hours) (default: cpu)",
+    )
     add_plugin_option(group)
     timing = parser.add_argument_group("timing")
     timing.add_argument(
@@ -215,6 +220,7 @@ def _estimate(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         bins=args.bins,
         data_path=args.data,
+        device=args.device,
     )
     check_options(options)  # before the spec, so a mistake costs no loading
     load_plugins(args.plugin)

@@ -39,7 +39,7 @@ import torch
 
 from lstmbench.data import load_dataset
 from lstmbench.errors import UserError
-from lstmbench.sweep.executors import cpu_count
+from lstmbench.sweep.executors import cpu_count, on_gpu
 from lstmbench.sweep.spec import Spec
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
@@ -79,6 +79,7 @@ class EstimateOptions:
     repeats: int = 2  # timings per group and mode; the fastest counts
     bins: int = 3  # ranges per setting drawn at random
     data_path: str | None = None
+    device: str = "cpu"  # cpu: core-hours; cuda: GPU-hours, timed on this machine's GPU
 
 
 def check_options(options: EstimateOptions) -> None:
@@ -95,6 +96,13 @@ def check_options(options: EstimateOptions) -> None:
     for name, value in counts.items():
         if value < 1:
             raise UserError(f"{name} must be at least 1, got {value}")
+    if options.device != "cpu" and not on_gpu(options.device):
+        raise UserError(f"--device {options.device!r} is not cpu, cuda or cuda:N")
+    if on_gpu(options.device) and not torch.cuda.is_available():
+        raise UserError(
+            f"--device {options.device}: torch sees no GPU on this machine, and GPU-hours are "
+            "timed on one; estimate on a GPU machine, or leave --device out for core-hours"
+        )
 
 
 @dataclass
@@ -248,7 +256,7 @@ def estimate_spec(spec: Spec, options: EstimateOptions, log=None) -> Estimate:
     log = log or (lambda message: None)
     configs = spec.expand(options.scale)
     groups, notes = _groups(spec, options, configs)
-    tasks = make_tasks(configs, options.pack)
+    tasks = make_tasks(configs, options.pack, options.device)
     group_of = {c.run_id: i for i, g in enumerate(groups) for c in g.runs}
     for task in tasks:
         group = groups[group_of[task[0].run_id]]
@@ -271,6 +279,8 @@ def estimate_spec(spec: Spec, options: EstimateOptions, log=None) -> Estimate:
         "cores": cpu_count(),
         "load_average": [round(load_before, 2), round(load_after, 2)],
     }
+    if on_gpu(options.device):
+        machine["gpu"] = torch.cuda.get_device_name(torch.device(options.device))
     estimate = Estimate(spec.name, options.scale, options, groups, configs, data, notes, machine)
     _cost(estimate, tasks, group_of)
     return estimate
@@ -393,26 +403,30 @@ def _time_group(group: Group, data: DataInfo, options: EstimateOptions) -> None:
     else:
         samples = min(samples, len(train))
         timed_set = warm_set = train
+    device = options.device
     warm = _truncated(base, min(samples, WARMUP_STEPS * base.batch_size))
-    train_runs([warm], (warm_set, data.test))  # first calls allocate; keep them off the clock
+    # first calls allocate (and build kernels); keep them off the clock
+    train_runs([warm], (warm_set, data.test), device)
     alone, results = _best(
-        [_truncated(base, samples)], (timed_set, data.test), options.repeats, samples
+        [_truncated(base, samples)], (timed_set, data.test), options.repeats, samples, device
     )
     group.alone = alone * group.width_scale
-    model = results[0].model
+    model = results[0].model.to(device)
     count = min(EVAL_TIMING, len(data.test))
-    group.eval_sample = min(_seconds(evaluate, model, data.test, count) for _ in range(2)) / count
+    group.eval_sample = (
+        min(_seconds(evaluate, model, data.test, count, device) for _ in range(2)) / count
+    )
     if group.pack > 1:
-        members = _largest_task(group)
+        members = _largest_task(group, device)
         pack = [_truncated(c, samples, lr=TIMING_LR, **_drawn(group)) for c in members]
-        fused, _ = _best(pack, (timed_set, data.test), options.repeats, samples)
+        fused, _ = _best(pack, (timed_set, data.test), options.repeats, samples, device)
         group.fused_task = fused * group.width_scale
     group.timing_seconds = time.perf_counter() - started
 
 
-def _largest_task(group: Group) -> list[RunConfig]:
+def _largest_task(group: Group, device: str) -> list[RunConfig]:
     """The runs of the group's largest fused task (their seeds decide their batches)."""
-    tasks = make_tasks(group.runs, group.pack)
+    tasks = make_tasks(group.runs, group.pack, device)
     return max(tasks, key=len)
 
 
@@ -421,12 +435,12 @@ def _drawn(group: Group) -> dict:
     return {setting: getattr(group.timed, setting) for setting in group.ranges}
 
 
-def _best(configs: list[RunConfig], datasets, repeats: int, samples: int):
+def _best(configs: list[RunConfig], datasets, repeats: int, samples: int, device: str):
     """The fastest of `repeats` trainings: seconds per training sample (of all the runs
     together), from the loop's clock, and that training's results."""
     best, kept = math.inf, None
     for _ in range(repeats):
-        results = train_runs(configs, datasets)
+        results = train_runs(configs, datasets, device)
         seen = results[0].samples_seen
         seconds = results[0].curve[-1]["wall_time"] / max(seen, 1)
         if seen < samples:
@@ -443,8 +457,9 @@ def _seconds(function, *args) -> float:
 
 
 def _cost(estimate: Estimate, tasks: list[list[RunConfig]], group_of: dict) -> None:
-    """Seconds of every run alone and of every fused task; core-hours per group."""
-    threads = estimate.options.threads
+    """Seconds of every run alone and of every fused task; core-hours per group (GPU-hours
+    on a GPU: tasks timed one at a time on it, so an upper bound where several share it)."""
+    threads = 1 if on_gpu(estimate.options.device) else estimate.options.threads
     alone = [0.0] * len(estimate.groups)
     fused = [0.0] * len(estimate.groups)
     for index, group in enumerate(estimate.groups):
@@ -468,14 +483,19 @@ def _cost(estimate: Estimate, tasks: list[list[RunConfig]], group_of: dict) -> N
 def format_estimate(estimate: Estimate) -> str:
     """The estimate as a table per group, totals and wall times."""
     options = estimate.options
+    gpu = on_gpu(options.device)
+    unit = "GPU-h" if gpu else "core-h"
     cores = "one core" if options.threads == 1 else f"{options.threads} cores"
+    if gpu:
+        cores = f"one GPU ({estimate.machine.get('gpu', options.device)})"
     lines = [
         f"{estimate.spec} at scale {estimate.scale}: {len(estimate.configs)} runs in "
         f"{len(estimate.groups)} configuration groups; {len(estimate.tasks_fused)} tasks "
         f"when fused in packs of up to {options.pack}",
         "common settings: "
         + " ".join(f"{k}={v}" for k, v in common_settings(estimate.configs).items()),
-        f"timed here with {options.threads} thread(s) per run, {options.steps} training steps "
+        f"timed here on {options.device} with {options.threads} thread(s) per run, "
+        f"{options.steps} training steps "
         f"per timing, fastest of {options.repeats}; evaluation timed on up to {EVAL_TIMING} "
         "test samples",
     ]
@@ -486,8 +506,8 @@ def format_estimate(estimate: Estimate) -> str:
         "evals/run",
         "s/sample alone",
         "s/sample fused (K)",
-        "core-h alone",
-        "core-h fused",
+        f"{unit} alone",
+        f"{unit} fused",
     )
     rows = []
     for group, (alone, fused) in zip(estimate.groups, estimate.group_core_hours, strict=True):
@@ -524,11 +544,25 @@ def format_estimate(estimate: Estimate) -> str:
             c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
+    if gpu:
+        lines.append(
+            "GPU-hours: each task timed alone on the GPU; several sharing one (sweep run "
+            "--tasks-per-gpu) may finish sooner"
+        )
     lines.append("wall time, tasks started in order on the first free worker:")
-    for name, workers in (
+    places = (
         (f"on {estimate.workers} local workers of {cores}", estimate.workers),
         (f"on {options.ray_workers} Ray workers of {cores}", options.ray_workers),
-    ):
+    )
+    if gpu:
+        places = (
+            (f"on {cores}, a task at a time", 1),
+            (
+                f"on {options.ray_workers} such GPUs (Ray), a task at a time each",
+                options.ray_workers,
+            ),
+        )
+    for name, workers in places:
         alone, fused = (estimate.wall_hours(mode, workers) for mode in ("alone", "fused"))
         lines.append(f"  {name}: alone {_duration(alone)}, fused {_duration(fused)}")
     load = estimate.machine["load_average"]
