@@ -141,15 +141,14 @@ def _show(args: argparse.Namespace) -> int:
 def _add_estimate_options(parser: argparse.ArgumentParser) -> None:
     """The sweep runner's options that change the cost (a subset), and how to time."""
     from lstmbench.sweep.estimate import EstimateOptions
-    from lstmbench.sweep.runner import DEFAULT_PACK
+    from lstmbench.sweep.runner import DEFAULT_GPU_PACK, DEFAULT_PACK
 
     default = EstimateOptions()
     group = parser.add_argument_group("sweep runner (as `sweep run` would be given them)")
     group.add_argument(
         "--pack",
         type=int,
-        default=DEFAULT_PACK,
-        help=f"fused runs per task (default: {DEFAULT_PACK})",
+        help=f"fused runs per task (default: {DEFAULT_PACK}; {DEFAULT_GPU_PACK} on a GPU)",
     )
     group.add_argument(
         "--workers", type=int, help="local workers for the wall time (default: cores / threads)"
@@ -208,11 +207,14 @@ def _estimate(args: argparse.Namespace) -> int:
         estimate_spec,
         format_estimate,
     )
+    from lstmbench.sweep.executors import on_gpu
+    from lstmbench.sweep.runner import DEFAULT_GPU_PACK, DEFAULT_PACK
     from lstmbench.sweep.spec import load_spec
 
+    default_pack = DEFAULT_GPU_PACK if on_gpu(args.device) else DEFAULT_PACK
     options = EstimateOptions(
         scale=args.scale,
-        pack=args.pack,
+        pack=args.pack if args.pack is not None else default_pack,
         workers=args.workers,
         ray_workers=args.ray_workers,
         threads=args.threads,
