@@ -4,6 +4,8 @@ Imports inside functions count too: they may defer a slow import, never hide a c
 """
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import lstmbench
@@ -105,3 +107,12 @@ def test_there_is_no_import_cycle():
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+def test_importing_lstmbench_does_not_import_triton():
+    """Triton is optional: only kernels/triton_recurrence.py imports it, on request."""
+    code = (
+        "import sys, lstmbench.cli.main, lstmbench.model.fused, lstmbench.training.fused; "
+        "sys.exit('triton' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -52,7 +52,7 @@ def forward(
     """K runs: x (T, K, B, I), weights (K, ...). Outputs y, c and activations (T, K, B, .)."""
     steps, runs, batch, _ = x.shape
     hidden = w_hh.shape[2]
-    acts = _by_time(torch.baddbmm(bias.unsqueeze(1), _by_run(x), w_ih.transpose(1, 2)), steps)
+    acts = input_projection(x, w_ih, bias)
     y = x.new_empty(steps, runs, batch, hidden)
     c = x.new_empty(steps, runs, batch, hidden)
     c_prev = x.new_zeros(runs, batch, hidden)
@@ -143,9 +143,22 @@ def backward(
             if row is not None:
                 dc = dc + grads[gate] * peep[:, row]
                 dpeep[:, row] += (grads[gate] * c_prev).sum(1)
+    return (*weight_gradients(dz, x, w_ih, y, need_dx), dpeep)
+
+
+def input_projection(x: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The input part of every step's pre-activations, (T, K, B, G*H): one batched product."""
+    return _by_time(torch.baddbmm(bias.unsqueeze(1), _by_run(x), w_ih.transpose(1, 2)), len(x))
+
+
+def weight_gradients(
+    dz: torch.Tensor, x: torch.Tensor, w_ih: torch.Tensor, y: torch.Tensor, need_dx: bool
+) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(dx or None, dw_ih, dw_hh, dbias) from the pre-activation gradients dz (T, K, B, G*H)
+    of all steps: one batched product each, after the loop."""
     dz_runs = _by_run(dz)
     dw_ih = dz_runs.transpose(1, 2).bmm(_by_run(x))
     dw_hh = _by_run(dz[1:]).transpose(1, 2).bmm(_by_run(y[:-1]))
     dbias = dz_runs.sum(1)
-    dx = _by_time(dz_runs.bmm(w_ih), steps) if need_dx else None
-    return dx, dw_ih, dw_hh, dbias, dpeep
+    dx = _by_time(dz_runs.bmm(w_ih), len(x)) if need_dx else None
+    return dx, dw_ih, dw_hh, dbias
