@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# On a CUDA machine, in one call: the CUDA tests, `lstmbench bench --device cuda` with its
-# fused-runs rows against cuDNN, and a fused sweep timed on the GPU. Writes the logs, tables
-# and JSON to $OUT (or ./gpu-check). Uses the python3 that holds a CUDA torch (or $PYTHON);
-# the package runs from the source tree. Each part has its own timeout, so one that hangs
-# cannot cost the others.
+# On a CUDA machine, in one call: the CUDA tests (the Triton recurrence's among them, compiled
+# for the device), `lstmbench bench --device cuda` with its fused-runs rows against cuDNN, and
+# a fused sweep timed on the GPU. Writes the logs, tables and JSON to $OUT (or ./gpu-check).
+# Uses the python3 that holds a CUDA torch (or $PYTHON); the package runs from the source
+# tree. Each part has its own timeout, so one that hangs cannot cost the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-check}
@@ -18,6 +18,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out
 echo "== CUDA tests"
 timeout "${TEST_TIMEOUT:-150}" "$python" -m pytest -q -p no:cacheprovider \
     tests/test_fast_path.py -k cuda 2>&1 | tee "$out/tests.log"
+
+# TRITON_INTERPRET unset, so the kernels compile for the GPU and run on CUDA tensors. Each
+# spec and block shape compiles once (forward and backward), which takes most of the time.
+echo "== Triton recurrence tests on CUDA"
+env -u TRITON_INTERPRET timeout "${TRITON_TIMEOUT:-240}" "$python" -m pytest -q \
+    -p no:cacheprovider tests/test_triton_recurrence.py -k "${TRITON_TESTS:-}" 2>&1 \
+    | tee "$out/triton-tests.log"
 
 echo "== bench, MNIST shape, with K batch-1 runs fused against the same runs through cuDNN"
 timeout "${MNIST_TIMEOUT:-140}" lstmbench bench --device cuda --shapes mnist \
