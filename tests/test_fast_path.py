@@ -332,3 +332,46 @@ def test_cuda_fused_path_equals_reference(name, direction):
     )
     for a, b in zip(grads_fast, grads_ref, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+class _Broken:
+    """A kernel that cannot run here, as a Triton kernel that does not compile would not."""
+
+    calls = 0
+
+    @classmethod
+    def forward(cls, *args):
+        cls.calls += 1
+        raise RuntimeError("no such device function")
+
+    backward = forward
+
+
+def test_an_optional_kernel_that_fails_gives_way_to_the_generic_one_with_one_warning():
+    guarded = kernels.UntilItFails(lambda: _Broken, generic, "Broken")
+    spec = get_cell("LSTM").spec
+    layout = kernels.Layout.of(spec)
+    torch.manual_seed(0)
+    runs, hidden, inputs = 2, 3, 4
+    x = torch.randn(5, runs, 1, inputs, dtype=torch.float64)
+    w_ih = torch.randn(runs, layout.blocks * hidden, inputs, dtype=torch.float64)
+    w_hh = torch.randn(runs, layout.blocks * hidden, hidden, dtype=torch.float64)
+    bias = torch.randn(runs, layout.blocks * hidden, dtype=torch.float64)
+    peep = torch.randn(runs, len(spec.peephole_gates), hidden, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="Broken recurrence failed here .*no such device"):
+        y, c, acts = guarded.forward(x, w_ih, w_hh, bias, peep, layout)
+    expected = generic.forward(x, w_ih, w_hh, bias, peep, layout)
+    for got, want in zip((y, c, acts), expected, strict=True):
+        assert torch.equal(got, want)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once failed, never tried again nor warned again
+        guarded.backward(torch.ones_like(y), x, w_ih, w_hh, peep, y, c, acts, layout, True)
+    assert _Broken.calls == 1 and isinstance(guarded.failure, RuntimeError)
+
+
+def test_cuda_tensors_take_triton_unless_told_not_to(monkeypatch):
+    monkeypatch.setattr(kernels, "_triton_installed", lambda: True)
+    assert kernels.triton_wanted()
+    monkeypatch.setenv(kernels.GPU_KERNEL_VARIABLE, "generic")
+    assert not kernels.triton_wanted()
+    assert kernels.backend_name(torch.zeros(1)) == "native"  # the CPU is not affected
