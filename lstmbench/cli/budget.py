@@ -229,7 +229,7 @@ def paper_cost(spec, plan: Plan, data_path: str | None = None) -> dict:
     )
     try:
         estimate = estimate_spec(spec, brief)
-    except UserError as error:
+    except (UserError, RuntimeError) as error:  # the budget's own runs go on without it
         return {"error": str(error)}
     return {
         "runs": len(estimate.configs),

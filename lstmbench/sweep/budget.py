@@ -410,7 +410,7 @@ def speed_ratio(plan: Plan) -> float | None:
 
 def round_core_seconds(plan: Plan, wall_seconds: float) -> float:
     """Predicted core-seconds of runs that `wall_seconds` pays for: at calibration's word
-    times USABLE until a round has run, then at the speed the rounds showed."""
+    times USABLE until the pilot has run, then at the speed the pilots and rounds showed."""
     ratio = speed_ratio(plan)
     if ratio is None:
         return usable_core_seconds(plan, wall_seconds)
@@ -430,7 +430,7 @@ def choose_lengths(plan: Plan, core_seconds: float) -> None:
     for experiment in plan.experiments:
         experiment.samples = 0
     candidates = [e for e in plan.experiments if e.cost is not None]
-    need = {e.spec: _runs_per_experiment(e) * e.cost.run_seconds(e.least) for e in candidates}
+    need = {e.spec: _cost(e, _rung(e.least)) for e in candidates}
     order = sorted(candidates, key=lambda e: need[e.spec] / max(1, e.claims))
     chosen, used = [], 0.0
     for experiment in order:
@@ -447,8 +447,8 @@ def choose_lengths(plan: Plan, core_seconds: float) -> None:
             continue
         wall = (used + need[experiment.spec]) / (plan.cores * USABLE)
         experiment.note = (
-            f"deferred: its {_runs_per_experiment(experiment)} runs of {experiment.least:,} "
-            f"samples (the least at which its runs learn) need "
+            f"deferred: its {_runs_per_experiment(experiment)} runs of "
+            f"{_rung(experiment.least):,} samples (the least at which its runs learn) need "
             f"{need[experiment.spec] / 3600:.2g} core-hours, more than the budget leaves after "
             f"the experiments whose claims cost less; about --budget "
             f"{format_duration(wall + REPORT_SECONDS + plan.calibration_seconds)} plans it"
@@ -477,8 +477,8 @@ def admit_deferred(plan: Plan, core_seconds: float) -> list[str]:
     committed = sum(len(ROUND_SHARES) * MIN_RUNS * len(e.groups) * e.run_seconds for e in planned)
     deferred = [e for e in plan.experiments if not e.planned and e.cost is not None]
     admitted = []
-    for experiment in sorted(deferred, key=lambda e: _cost(e, e.least) / max(1, e.claims)):
-        need = _cost(experiment, experiment.least)
+    for experiment in sorted(deferred, key=lambda e: _cost(e, _rung(e.least)) / max(1, e.claims)):
+        need = _cost(experiment, _rung(experiment.least))
         if committed + need <= core_seconds:
             committed += need
             experiment.samples = _rung(experiment.least)
