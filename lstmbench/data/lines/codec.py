@@ -30,9 +30,10 @@ class Codec:
         self._index = {c: k for k, c in enumerate(self.characters, start=1)}
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str]) -> Codec:
-        """The codec of every character in the given (training) transcripts, sorted."""
-        seen: set[str] = set()
+    def from_texts(cls, texts: Iterable[str], characters: str = "") -> Codec:
+        """The codec of every character in the given (training) transcripts and in
+        `characters` (what a text source can produce, seen in these lines or not), sorted."""
+        seen: set[str] = set(unicodedata.normalize("NFC", characters))
         for text in texts:
             seen.update(normalize_text(text))
         return cls(sorted(seen))

@@ -1,9 +1,15 @@
-"""The default text for generated lines: fixed prose (so a seed rebuilds the same lines on
-any machine) mixed with generated numbers, dates, citations and formulas."""
+"""The default text for generated lines: fixed prose and technical-report text built offline
+from templates (so a seed rebuilds the same lines on any machine), mixed with generated
+numbers, citations, cross-references and formulas; and the characters it can produce."""
 
 from __future__ import annotations
 
+import string
+from functools import lru_cache
+
 import numpy as np
+
+from lstmbench.data.lines.report_text import HEADINGS, NAMES, formula, reference, report_paragraphs
 
 PROSE = """\
 This paper describes a simple method for measuring how well recurrent networks learn to read
@@ -57,19 +63,17 @@ cite this work as: Smith, J., Jones, K. and Miller, L. Reading printed lines wit
 networks. Journal of Pattern Analysis 12, 3 (2004), 211-239.
 """
 
-WORDS_FOR_HEADINGS = (
-    "INTRODUCTION",
-    "RELATED WORK",
-    "METHODS",
-    "EXPERIMENTS",
-    "RESULTS",
-    "DISCUSSION",
-    "CONCLUSIONS",
-    "REFERENCES",
-    "APPENDIX",
-    "ABSTRACT",
-)
-NAMES = ("Aho", "Galil", "Knuth", "Tarjan", "Breuel", "Graves", "Lee", "Ullman", "Hopcroft")
+REPORT_SENTENCES = 6000  # about 80,000 words: 2,700 stretches, so lines rarely repeat text
+REPORT_SEED = 1993  # fixed: the corpus, and so every generated set, is the same everywhere
+# Every character the built-in text produces: printable ASCII and a few symbols of report
+# typesetting. UW3's transcripts use a subset (tests/test_lines_text.py checks both ways).
+ALPHABET = frozenset(string.ascii_letters + string.digits + string.punctuation + " ±×°§")
+
+
+@lru_cache(maxsize=1)
+def builtin_corpus() -> str:
+    """The built-in text: the fixed prose, then the generated report text."""
+    return PROSE + report_paragraphs(REPORT_SENTENCES, REPORT_SEED)
 
 
 def corpus_words(text: str) -> list[str]:
@@ -78,8 +82,8 @@ def corpus_words(text: str) -> list[str]:
 
 
 def generated_token(rng: np.random.Generator) -> str:
-    """A number, date, citation, section label or formula, as found in printed papers."""
-    kind = rng.integers(9)
+    """A number, citation, cross-reference or formula, as found in printed reports."""
+    kind = rng.integers(12)
     if kind == 0:
         return f"{rng.integers(1, 100000):,}"
     if kind == 1:
@@ -87,13 +91,23 @@ def generated_token(rng: np.random.Generator) -> str:
     if kind == 2:
         return f"({rng.integers(1, 40)})"
     if kind == 3:
-        return f"[{NAMES[rng.integers(len(NAMES))]} {rng.integers(1950, 2021)}]"
+        return reference(rng)
     if kind == 4:
         return f"{rng.integers(1, 10)}.{rng.integers(1, 10)}"
     if kind == 5:
         return f"{rng.integers(0, 100)}%"
     if kind == 6:
-        return f"{'xyzabn'[rng.integers(6)]}{'=<>+-'[rng.integers(5)]}{rng.integers(0, 100)}"
+        return formula(rng).replace(" ", "")
     if kind == 7:
         return f"{rng.integers(1, 999)}-{rng.integers(1, 999)}"
-    return WORDS_FOR_HEADINGS[rng.integers(len(WORDS_FOR_HEADINGS))]
+    if kind == 8:
+        return f"Fig. {rng.integers(1, 15)}"
+    if kind == 9:
+        return f"Sec. {rng.integers(1, 9)}.{rng.integers(1, 9)}"
+    if kind == 10:
+        return f"pp. {rng.integers(1, 500)}-{rng.integers(500, 999)}"
+    return (
+        HEADINGS[rng.integers(len(HEADINGS))]
+        if rng.random() < 0.5
+        else NAMES[rng.integers(len(NAMES))]
+    )

@@ -133,15 +133,19 @@ def split_by_text(texts: list[str], count: int, seed: int) -> tuple[np.ndarray, 
 
 
 def train_test_sets(
-    train: LineDataset, test: LineDataset | None, validation: int, seed: int
+    train: LineDataset,
+    test: LineDataset | None,
+    validation: int,
+    seed: int,
+    characters: str = "",
 ) -> tuple[LineDataset, LineDataset]:
-    """(train, test) with one codec from the training transcripts; validation > 0 (or no
-    test set: a tenth) holds training lines out by text."""
+    """(train, test) with one codec from the training transcripts and `characters`;
+    validation > 0 (or no test set: a tenth) holds training lines out by text."""
     if validation > 0 or test is None:
         count = validation if validation > 0 else max(1, len(train) // 10)
         kept, held = split_by_text(train.texts, count, seed)
         train, test = train.subset(kept), train.subset(held)
-    codec = Codec.from_texts(train.texts)
+    codec = Codec.from_texts(train.texts, characters)
     return _recode(train, codec), _recode(test, codec)
 
 

@@ -1,5 +1,6 @@
-"""Generated UW3-like lines: printed English in several typefaces, degraded like scans,
-normalized to 48 px, written once to HDF5 shards and reused (keyed by every parameter).
+"""Generated UW3-like lines: technical-report text in the faces of the era's documents,
+degraded like scans, normalized to 48 px, written once to HDF5 shards and reused (keyed by
+every parameter, the text and the font files).
 
 Each line is drawn from its own random stream seeded by (seed, split, index), so a seed gives
 the same lines whatever the number of worker processes. Train and test texts come from
@@ -18,39 +19,31 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from lstmbench.data.lines.codec import Codec
-from lstmbench.data.lines.corpus import PROSE, corpus_words, generated_token
+from lstmbench.data.lines.corpus import ALPHABET, builtin_corpus, corpus_words, generated_token
 from lstmbench.data.lines.dataset import LineDataset, train_test_sets
+from lstmbench.data.lines.faces import FaceSet, resolve_faces
+from lstmbench.data.lines.hyphenate import hyphenate
 from lstmbench.data.lines.normalize import normalize_line
 from lstmbench.data.lines.readers import RawLine, read_hdf5, write_hdf5
 from lstmbench.errors import UserError
 
-GENERATOR_VERSION = 1  # bump when a change alters the pixels, so old caches are not reused
+# Bump when a change alters the lines, so old caches are not reused. 2: the era's faces,
+# report text with hyphenation, the codec of every character the text can produce.
+GENERATOR_VERSION = 2
 SHARD_LINES = 2000
 TEST_SEGMENT_EVERY = 5  # every fifth stretch of the corpus is test text
 SEGMENT_WORDS = 30
 SPLITS = {"train": 0, "test": 1}
-
-# Serif, sans and monospace faces, regular, bold and italic, all shipped with matplotlib.
-DEFAULT_FONTS = (
-    "DejaVuSerif.ttf",
-    "DejaVuSerif-Bold.ttf",
-    "DejaVuSerif-Italic.ttf",
-    "DejaVuSans.ttf",
-    "DejaVuSans-Bold.ttf",
-    "DejaVuSans-Oblique.ttf",
-    "DejaVuSansMono.ttf",
-    "DejaVuSansMono-Bold.ttf",
-    "STIXGeneral.ttf",
-    "STIXGeneralBol.ttf",
-    "STIXGeneralItalic.ttf",
-    "STIXGeneralBolIta.ttf",
-)
+# Chances that a line ends inside its last word (where it can be broken: about half the time)
+# and that it begins with the rest of a broken word. UW3's running text: about one line in
+# eight ends in a hyphen (6 of the 50 lines in the sample).
+HYPHEN_END = 0.4
+HYPHEN_START = 0.1
 
 
 @dataclass(frozen=True)
@@ -76,7 +69,7 @@ class GenerationParams:
 
     size: str = "small"
     seed: int = 0
-    fonts: tuple[str, ...] = ()  # font file paths; empty: the matplotlib defaults
+    fonts: tuple[str, ...] = ()  # font files, folders or face names; empty: the era's faces
     corpus: str = ""  # corpus file path; empty: the built-in text
 
     def preset(self) -> SizePreset:
@@ -87,20 +80,26 @@ class GenerationParams:
             )
         return PRESETS[self.size]
 
-    def font_paths(self) -> list[str]:
-        """Font files to draw with, each checked to exist."""
-        if not self.fonts:
-            ttf = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-            return [str(ttf / name) for name in DEFAULT_FONTS]
-        for font in self.fonts:
-            if not Path(font).is_file():
-                raise UserError(f"font file {font} does not exist; give .ttf/.otf paths")
-        return list(self.fonts)
+    def faces(self) -> FaceSet:
+        """The faces to draw with (the era's by default), found on this machine."""
+        return _faces(tuple(self.fonts))
+
+    def font_paths(self) -> list[list[str]]:
+        """The font files of each face, in drawing order."""
+        return [paths for _, paths in self.faces().faces]
+
+    def characters(self) -> str:
+        """Every character the text can produce: the codec of the set includes them all,
+        so a model trained on it has an output for each, seen or not in its lines."""
+        found = set(ALPHABET)
+        if self.corpus:
+            found.update("".join(self.corpus_text().split()))
+        return "".join(sorted(found))
 
     def corpus_text(self) -> str:
         """The text lines are drawn from."""
         if not self.corpus:
-            return PROSE
+            return builtin_corpus()
         try:
             text = Path(self.corpus).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
@@ -118,12 +117,22 @@ class GenerationParams:
         """A hash of the parameters and of the contents they name (fonts, corpus)."""
         digest = hashlib.sha256()
         fields = {**asdict(self), "version": GENERATOR_VERSION, "preset": asdict(self.preset())}
-        fields["fonts"] = [Path(p).name for p in self.font_paths()]
+        fields["fonts"] = self.faces().summary()  # adding a face makes another set
         digest.update(json.dumps(fields, sort_keys=True).encode())
         digest.update(self.corpus_text().encode())
-        for path in self.font_paths():
-            digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+        for path in self.faces().files():
+            digest.update(_file_hash(path))
         return digest.hexdigest()[:16]
+
+
+@lru_cache(maxsize=16)
+def _faces(fonts: tuple[str, ...]) -> FaceSet:
+    return resolve_faces(fonts)
+
+
+@lru_cache(maxsize=256)
+def _file_hash(path: str) -> bytes:
+    return hashlib.sha256(Path(path).read_bytes()).digest()
 
 
 def split_words(text: str) -> dict[str, list[list[str]]]:
@@ -137,7 +146,8 @@ def split_words(text: str) -> dict[str, list[list[str]]]:
 
 
 def line_text(rng: np.random.Generator, stretches: list[list[str]], preset: SizePreset) -> str:
-    """A line of running text of min..max characters, with some numbers and formulas."""
+    """A line of running text of min..max characters, with some numbers and formulas, at
+    times beginning with the end of a hyphenated word or ending in the start of one."""
     target = int(rng.integers(preset.min_chars, preset.max_chars + 1))
     stretch = stretches[rng.integers(len(stretches))]
     position = int(rng.integers(len(stretch)))
@@ -150,6 +160,14 @@ def line_text(rng: np.random.Generator, stretches: list[list[str]], preset: Size
             position += 1
     while len(words) > 1 and len(" ".join(words)) > preset.max_chars:
         words.pop()  # whole words only, as a printed line ends
+    if len(words) > 1 and rng.random() < HYPHEN_START:
+        broken = hyphenate(words[0], rng)
+        if broken and len(" ".join([broken[1], *words[1:]])) >= preset.min_chars:
+            words[0] = broken[1]
+    if len(words) > 1 and rng.random() < HYPHEN_END:
+        broken = hyphenate(words[-1], rng)  # the line ends inside its last word
+        if broken and len(" ".join([*words[:-1], broken[0]])) >= preset.min_chars:
+            words[-1] = broken[0]
     text = " ".join(words)[: preset.max_chars]
     if rng.random() < 0.03:
         text = text.upper()
@@ -200,7 +218,8 @@ def make_line(
     """(text, scan-like image, normalized 48 px image) of one generated line."""
     rng = np.random.default_rng([params.seed, SPLITS[split], index])
     text = line_text(rng, stretches, params.preset())
-    font = _font(fonts[rng.integers(len(fonts))], int(rng.integers(24, 45)))
+    face = fonts[rng.integers(len(fonts))]  # a face, then one of its equivalent files
+    font = _font(face[rng.integers(len(face))], int(rng.integers(24, 45)))
     tracking = rng.uniform(-0.02, 0.08) * font.size if rng.random() < 0.3 else 0.0
     scan = degrade(render_text(text, font, tracking, rng.uniform(0.8, 1.5)), rng)
     return text, scan, normalize_line(scan)
@@ -237,6 +256,9 @@ def generate(
     if (target / "meta.json").is_file():
         return target
     preset = params.preset()
+    faces = params.faces()
+    for warning in faces.warnings:  # before the work, which can take many minutes
+        log(f"warning: {warning}")
     partial = target.with_name(target.name + f".part{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -260,6 +282,9 @@ def generate(
         "seconds": seconds,
         "lines_per_second": done / seconds,
         "workers": workers,
+        "faces": faces.summary(),
+        "face_warnings": faces.warnings,
+        "characters": params.characters(),
     }
     (partial / "meta.json").write_text(json.dumps(meta, indent=1))
     try:
@@ -268,7 +293,7 @@ def generate(
         shutil.rmtree(partial, ignore_errors=True)
     log(
         f"generated {done} lines in {seconds:.1f} s ({done / seconds:.0f} lines/s, "
-        f"{workers} worker(s)) into {target}"
+        f"{workers} worker(s)) into {target}; faces: {faces.describe()}"
     )
     return target
 
@@ -315,7 +340,18 @@ def load_uw3like(argument: str, cache: str | None, validation: int = 0, seed: in
         texts = [line.text for line in lines]
         images = [line.image for line in lines]
         sets.append(LineDataset(images, texts, Codec.from_texts(texts), [x.name for x in lines]))
-    return train_test_sets(sets[0], sets[1] if validation <= 0 else None, validation, seed)
+    characters = generated_characters(directory)
+    test = sets[1] if validation <= 0 else None
+    return train_test_sets(sets[0], test, validation, seed, characters)
+
+
+def generated_characters(directory: Path) -> str:
+    """The characters a generated set's text can produce ("" for sets made before they were
+    recorded: their codec is that of their training lines)."""
+    try:
+        return str(json.loads((Path(directory) / "meta.json").read_text()).get("characters", ""))
+    except (OSError, ValueError):
+        return ""
 
 
 def is_generated(argument: str, cache: str | None = None) -> bool:
@@ -345,4 +381,4 @@ def sample_uw3like(argument: str, train_lines: int, test_lines: int):
         texts = [text for text, _, _ in lines]
         images = [image for _, _, image in lines]
         sets.append(LineDataset(images, texts, Codec.from_texts(texts)))
-    return train_test_sets(sets[0], sets[1], 0, 0)
+    return train_test_sets(sets[0], sets[1], 0, 0, params.characters())
