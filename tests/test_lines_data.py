@@ -24,7 +24,7 @@ from lstmbench.data.lines.normalize import (
 from lstmbench.data.lines.readers import RawLine, read_hdf5, read_image, read_lines, write_hdf5
 from lstmbench.errors import UserError
 from lstmbench.model.nets import SequenceNet
-from lstmbench.training.metrics import character_errors, edit_distance
+from lstmbench.training.metrics import character_errors
 
 
 @pytest.fixture(scope="module")
@@ -250,15 +250,3 @@ def test_read_image_composites_transparency(tmp_path):
     Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
     grey = read_image(tmp_path / "t.png")
     assert grey[0, 0] == 255 and grey[4, 8] == 0
-
-
-def test_edit_distance_agrees_with_alignment():
-    from lstmbench.training.recognize import align
-
-    rng = np.random.default_rng(5)
-    for _ in range(50):
-        a = "".join(rng.choice(list("abc "), rng.integers(0, 9)))
-        b = "".join(rng.choice(list("abc "), rng.integers(0, 9)))
-        pairs = align(a, b)
-        assert "".join(x for x, _ in pairs) == a and "".join(y for _, y in pairs) == b
-        assert sum(x != y for x, y in pairs) == edit_distance(a, b)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from rapidfuzz.distance import Levenshtein
 
 from lstmbench.data.base import BLANK
 
@@ -22,14 +23,8 @@ def best_path(logits: torch.Tensor, input_lengths: torch.Tensor) -> list[list[in
 
 
 def edit_distance(a, b) -> int:
-    """Levenshtein distance between two sequences."""
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
+    """Levenshtein distance between two sequences (strings or lists of class numbers)."""
+    return Levenshtein.distance(a, b)
 
 
 def unpad(targets: torch.Tensor, target_lengths: torch.Tensor) -> list[list[int]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rapidfuzz.distance import Levenshtein
 
 from lstmbench.data.lines.codec import Codec
 from lstmbench.data.lines.dataset import LineDataset
@@ -47,42 +48,24 @@ def decode_lines(net: SequenceNet, dataset: LineDataset, device="cpu") -> list[l
 
 
 def align(reference: str, hypothesis: str) -> list[tuple[str, str]]:
-    """A minimal edit script as (reference char, hypothesis char) pairs; "" marks a gap."""
-    rows, columns = len(reference) + 1, len(hypothesis) + 1
-    cost = np.zeros((rows, columns), dtype=np.int64)
-    cost[:, 0] = np.arange(rows)
-    cost[0, :] = np.arange(columns)
-    for i in range(1, rows):
-        for j in range(1, columns):
-            cost[i, j] = min(
-                cost[i - 1, j] + 1,
-                cost[i, j - 1] + 1,
-                cost[i - 1, j - 1] + (reference[i - 1] != hypothesis[j - 1]),
-            )
+    """The errors of a minimal edit script as (reference char, hypothesis char) pairs; ""
+    marks a gap (a deletion or an insertion)."""
     pairs = []
-    i, j = rows - 1, columns - 1
-    while i > 0 or j > 0:
-        if (
-            i > 0
-            and j > 0
-            and cost[i, j] == cost[i - 1, j - 1] + (reference[i - 1] != hypothesis[j - 1])
-        ):
-            pairs.append((reference[i - 1], hypothesis[j - 1]))
-            i, j = i - 1, j - 1
-        elif i > 0 and cost[i, j] == cost[i - 1, j] + 1:
-            pairs.append((reference[i - 1], ""))
-            i -= 1
+    for op in Levenshtein.editops(reference, hypothesis):
+        if op.tag == "replace":
+            pairs.append((reference[op.src_pos], hypothesis[op.dest_pos]))
+        elif op.tag == "delete":
+            pairs.append((reference[op.src_pos], ""))
         else:
-            pairs.append(("", hypothesis[j - 1]))
-            j -= 1
-    return pairs[::-1]
+            pairs.append(("", hypothesis[op.dest_pos]))
+    return pairs
 
 
 def confusions(references: list[str], hypotheses: list[str]) -> Counter:
     """How often each (reference, hypothesis) error pair occurs over many lines."""
     counts: Counter = Counter()
     for reference, hypothesis in zip(references, hypotheses, strict=True):
-        counts.update(pair for pair in align(reference, hypothesis) if pair[0] != pair[1])
+        counts.update(align(reference, hypothesis))
     return counts
 
 
