@@ -1,4 +1,4 @@
-"""`lines show`, `lines measure`, `lines benchmark` and `ocr`."""
+"""`lines show`, `lines measure`, `lines benchmark` and `ocr` (and `lines kfold`, cli/kfold.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lstmbench.cli import kfold
 from lstmbench.cli.options import add_run_options, add_runtime_options, run_config, setup_runtime
 from lstmbench.errors import UserError
 
@@ -50,6 +51,8 @@ def add_commands(commands) -> None:
     )
     add_runtime_options(bench)
     bench.set_defaults(handler=benchmark_command)
+
+    kfold.add_action(actions)
 
     ocr = commands.add_parser("ocr", help="print the transcript of line images")
     ocr.add_argument("model", help="a run directory or its model.pt (trained on lines)")

@@ -33,8 +33,16 @@ def add_run_options(parser: argparse.ArgumentParser, **defaults) -> None:
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:
-    """The RunConfig the run options of a command line describe."""
-    return RunConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)})
+    """The RunConfig the run options of a command line describe; with --init, the shape of
+    the model it continues (options that would change it are refused)."""
+    config = RunConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)})
+    if not config.init:
+        return config
+    from lstmbench.training.init import ARCHITECTURE, adopt_architecture
+
+    defaults = RunConfig()
+    given = {name for name in ARCHITECTURE if getattr(config, name) != getattr(defaults, name)}
+    return adopt_architecture(config, given)
 
 
 def add_plugin_option(parser: argparse.ArgumentParser) -> None:

@@ -53,6 +53,11 @@ class RunConfig:
     impl: str = _setting(
         "fast", "recurrence implementation: fast or reference (step-by-step)", IMPLEMENTATIONS
     )
+    init: str = _setting(
+        "",
+        "continue training from this trained model (its model.pt or run directory); the run "
+        "keeps the model's cell, direction, layers, output layer, hidden size and codec",
+    )
 
     def __post_init__(self):
         check_dataset_name(self.dataset)
@@ -84,12 +89,16 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         """A stable 16-hex-digit id: the hash of every field."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        text = json.dumps(self.to_dict(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
-        """The fields as a plain dict (for JSON)."""
-        return dataclasses.asdict(self)
+        """The fields as a plain dict (for JSON). `init` only where set, so runs from scratch
+        keep the ids and records they had before it existed."""
+        values = dataclasses.asdict(self)
+        if not values["init"]:
+            del values["init"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> RunConfig:

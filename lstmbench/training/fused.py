@@ -21,8 +21,8 @@ from lstmbench.model.fused import FusedNets
 from lstmbench.model.kernels import backend_name
 from lstmbench.model.kernels.native import native_ctc, native_kernel
 from lstmbench.model.nets import OUTPUTS, SequenceNet
-from lstmbench.training.checkpoint import build_net
 from lstmbench.training.config import RunConfig
+from lstmbench.training.init import initial_net
 from lstmbench.training.losses import sample_losses
 from lstmbench.training.targets import TARGET_MODES
 
@@ -155,7 +155,7 @@ class FusedRuns:
         nets = []
         for config in configs:
             torch.manual_seed(config.seed)  # the same initial weights as the run alone
-            nets.append(build_net(config, train_set))
+            nets.append(initial_net(config, train_set))
         self.nets = FusedNets(nets).to(device)
         self.params = self.nets.cell_parameters()
         self.optimizer = FusedSGD(self.params, configs)

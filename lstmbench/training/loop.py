@@ -17,10 +17,11 @@ from lstmbench.data import SequenceDataset, load_dataset
 from lstmbench.errors import UserError
 from lstmbench.model.kernels.native import native_ctc, native_kernel
 from lstmbench.model.nets import SequenceNet
-from lstmbench.training.checkpoint import build_net, save_run
+from lstmbench.training.checkpoint import save_run
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
 from lstmbench.training.fused import FUSABLE, FusedRuns, FusedUnstable, fuse_key, update_allowed
+from lstmbench.training.init import fit_datasets, initial_net, read_starting_model
 from lstmbench.training.losses import sequence_loss
 from lstmbench.training.progress import TrainingProgress
 from lstmbench.training.record import RunResult
@@ -111,7 +112,7 @@ class SingleNet:
     def __init__(self, config: RunConfig, train_set: SequenceDataset, device: str):
         self.config = config
         torch.manual_seed(config.seed)
-        self.net = build_net(config, train_set).to(device)
+        self.net = initial_net(config, train_set).to(device)
         self.optimizer = torch.optim.SGD(
             self.net.parameters(), lr=config.lr, momentum=config.momentum
         )
@@ -277,11 +278,14 @@ def train_run(
 ) -> RunResult:
     """Train one network as configured; write result.json and model.pt under out_dir/run_id.
 
-    `datasets` skips loading (train, test) by name.
+    `datasets` skips loading (train, test) by name. With `config.init` the run continues
+    that model, on the data as it reads them (text lines in its codec).
     """
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("device 'cuda' requested but torch sees no GPU; use --device cpu")
     datasets = datasets or load_dataset(config.dataset, data_path, config.validation, config.seed)
+    if config.init:
+        datasets = fit_datasets(read_starting_model(config.init), datasets, config.dataset)
     (result,) = train_runs([config], datasets, device, progress, on_evaluation, time_limit)
     if out_dir is not None:
         save_run(result, out_dir, datasets[0].metadata())
