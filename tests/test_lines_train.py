@@ -1,6 +1,7 @@
 """CTC training on text lines, the codec kept with the model, and the line CLIs."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def test_checkpoint_keeps_the_codec(run_dir, tiny):
     assert config.direction == "uni" and net.classifier.out_features == codec.n_classes
 
 
-def test_eval_prints_cer_and_confusions(run_dir, cache, capsys):
+def test_eval_prints_cer_and_confusions(run_dir, cache, capsys, tmp_path):
     assert main(["eval", str(run_dir), "--data", str(cache)]) == 0
     printed = capsys.readouterr().out
     assert "character error rate" in printed
@@ -77,7 +78,12 @@ def test_eval_prints_cer_and_confusions(run_dir, cache, capsys):
     assert main(["eval", str(run_dir), str(uw3)]) == 0
     printed = capsys.readouterr().out
     assert f"on all lines of {uw3}: 50 lines" in printed
-    assert "not in the model's codec" in printed  # e.g. 'Z' never occurs in tiny's training text
+    # the generated set's codec has every character its text can produce, UW3's among them
+    assert "not in the model's codec" not in printed
+    shutil.copy(uw3 / "010001.bin.png", tmp_path / "odd.bin.png")
+    (tmp_path / "odd.gt.txt").write_text("Efficient Algorithms \u00e9\u00fc", encoding="utf-8")
+    assert main(["eval", str(run_dir), str(tmp_path)]) == 0
+    assert "not in the model's codec (always errors): \u00e9\u00fc" in capsys.readouterr().out
     # lines:DIR is that folder, all of it, not the test split a training run would hold out
     assert main(["eval", str(run_dir), f"lines:{uw3}"]) == 0
     assert f"on all lines of {uw3}: 50 lines" in capsys.readouterr().out
