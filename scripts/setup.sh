@@ -18,7 +18,8 @@ for package in fonts-urw-base35 fonts-liberation fonts-freefont-ttf; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
-    SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+    # -n: never stop the set-up to ask for a password; without one the fallback faces serve.
+    SUDO=$([ "$(id -u)" = 0 ] || echo "sudo -n")
     { $SUDO apt-get update -q && $SUDO apt-get install -y -q "${missing[@]}"; } >/dev/null 2>&1 \
         || echo "setup: could not install ${missing[*]}; generated lines fall back to other faces" >&2
 fi
