@@ -33,5 +33,10 @@ def test_every_paper_spec_runs_at_tiny_scale(tmp_path, mnist_dir):
             curve = store.curve(run["run_id"])
             if run["status"] == "done":  # a diverged run may stop before its first evaluation
                 assert curve and curve[-1]["samples"] == run["samples_seen"]
-            assert all(0 <= p["test_error"] <= 1 for p in curve if math.isfinite(p["test_error"]))
+            errors = [p["test_error"] for p in curve if math.isfinite(p["test_error"])]
+            assert all(e >= 0 for e in errors), name
+            if spec.fixed.get("dataset", "mnist") == "mnist":
+                # a share of digits; a character error rate may pass 1 where a network that
+                # has not learned emits more characters than a line holds
+                assert all(e <= 1 for e in errors), name
     assert sorted(s["name"] for s in store.sweeps()) == sorted(names)
