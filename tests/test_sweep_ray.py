@@ -97,7 +97,11 @@ def test_a_sweep_on_an_existing_ray_cluster_by_address(tmp_path, mnist_dir):
         assert all(len(store.curve(r["run_id"])) == 2 for r in store.runs("ray_demo"))
     finally:
         cluster.send_signal(signal.SIGINT)  # its driver shuts its cluster down on the way out
-        cluster.wait(60)
+        try:
+            cluster.wait(60)
+        except subprocess.TimeoutExpired:  # a slow shutdown (seen once in a full suite run)
+            cluster.kill()  # is not what this test is about; the sweep's checks passed above
+            cluster.wait(30)
 
 
 def test_ray_workers_are_set_up_once_and_kept_for_every_task(tmp_path, mnist_dir):
