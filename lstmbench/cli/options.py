@@ -131,8 +131,7 @@ def add_sweep_runner_options(parser: argparse.ArgumentParser, default_db: str) -
 
 def sweep_options(args: argparse.Namespace):
     """The runner options a command line gives."""
-    from lstmbench.sweep.executors import on_gpu
-    from lstmbench.sweep.runner import DEFAULT_GPU_PACK, DEFAULT_PACK, SweepOptions, check_options
+    from lstmbench.sweep.runner import SweepOptions, check_options, default_pack
 
     options = SweepOptions(
         scale=args.scale,
@@ -142,9 +141,7 @@ def sweep_options(args: argparse.Namespace):
         address=args.address,
         data_path=args.data,
         plugins=args.plugin,
-        pack=args.pack
-        if args.pack is not None
-        else (DEFAULT_GPU_PACK if on_gpu(args.device) else DEFAULT_PACK),
+        pack=args.pack if args.pack is not None else default_pack(args.device),
         retry_failed=args.retry_failed,
         progress=not args.quiet,
         lease=args.lease,

@@ -207,14 +207,12 @@ def _estimate(args: argparse.Namespace) -> int:
         estimate_spec,
         format_estimate,
     )
-    from lstmbench.sweep.executors import on_gpu
-    from lstmbench.sweep.runner import DEFAULT_GPU_PACK, DEFAULT_PACK
+    from lstmbench.sweep.runner import default_pack
     from lstmbench.sweep.spec import load_spec
 
-    default_pack = DEFAULT_GPU_PACK if on_gpu(args.device) else DEFAULT_PACK
     options = EstimateOptions(
         scale=args.scale,
-        pack=args.pack if args.pack is not None else default_pack,
+        pack=args.pack if args.pack is not None else default_pack(args.device),
         workers=args.workers,
         ray_workers=args.ray_workers,
         threads=args.threads,

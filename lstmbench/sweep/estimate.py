@@ -39,7 +39,7 @@ import torch
 
 from lstmbench.data import load_dataset
 from lstmbench.errors import UserError
-from lstmbench.sweep.executors import cpu_count, on_gpu
+from lstmbench.sweep.executors import check_device_name, cpu_count, on_gpu
 from lstmbench.sweep.spec import Spec
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
@@ -96,8 +96,7 @@ def check_options(options: EstimateOptions) -> None:
     for name, value in counts.items():
         if value < 1:
             raise UserError(f"{name} must be at least 1, got {value}")
-    if options.device != "cpu" and not on_gpu(options.device):
-        raise UserError(f"--device {options.device!r} is not cpu, cuda or cuda:N")
+    check_device_name(options.device)
     if on_gpu(options.device) and not torch.cuda.is_available():
         raise UserError(
             f"--device {options.device}: torch sees no GPU on this machine, and GPU-hours are "

@@ -37,6 +37,12 @@ def on_gpu(device: str) -> bool:
     return device == "cuda" or device.startswith("cuda:")
 
 
+def check_device_name(device: str) -> None:
+    """Refuse a device name that is neither the CPU nor a CUDA device."""
+    if device != "cpu" and not on_gpu(device):
+        raise UserError(f"--device {device!r} is not cpu, cuda or cuda:N")
+
+
 def actor_resources(threads: int, device: str, tasks_per_gpu: int) -> dict:
     """What one Ray worker asks of the cluster: its cores, and on a GPU a share of one, so
     that `tasks_per_gpu` workers (each training one fused group at a time) share a GPU."""

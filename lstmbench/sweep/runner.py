@@ -22,6 +22,7 @@ from lstmbench.sweep.executors import (
     EXECUTORS,
     LocalExecutor,
     RayExecutor,
+    check_device_name,
     cpu_count,
     on_gpu,
     threads_per_worker,
@@ -41,6 +42,11 @@ TASKS_PER_GPU = 4  # fused groups training on one GPU at once (their launches in
 # Only a runner on another host needs it to run out: a dead runner on this host is seen at once.
 DEFAULT_LEASE = 300.0
 REFRESH = 5.0  # seconds between looks for runs that other runners have given up
+
+
+def default_pack(device: str) -> int:
+    """Runs fused per task unless --pack says otherwise: DEFAULT_GPU_PACK on a GPU."""
+    return DEFAULT_GPU_PACK if on_gpu(device) else DEFAULT_PACK
 
 
 @dataclass
@@ -116,8 +122,7 @@ def check_options(options: SweepOptions) -> None:
 def check_device(options: SweepOptions) -> None:
     """A device the runner can train on: the CPU, or a GPU this machine has (or, with Ray on
     a cluster, that the cluster's nodes have: checked when the cluster is reached)."""
-    if options.device != "cpu" and not on_gpu(options.device):
-        raise UserError(f"--device {options.device!r} is not cpu, cuda or cuda:N")
+    check_device_name(options.device)
     if options.tasks_per_gpu < 1:
         raise UserError(f"--tasks-per-gpu must be at least 1, got {options.tasks_per_gpu}")
     if on_gpu(options.device) and not options.address:
