@@ -204,6 +204,32 @@ def add_runs(store: ResultsStore, sweep: str, rows: list[dict]) -> None:
         store.record_result(sweep, result)
 
 
+def test_each_claim_is_its_own_holm_family():
+    """A claim is corrected over its own tests only: another claim's tests in the same
+    report do not change its verdict, and two tests of one claim are corrected together."""
+
+    def fixed(*ps: float):
+        def run(runs: list[dict]) -> list[F.Test]:
+            return [
+                F.Test(f"test {i}", p, F.TWO_SIDED, "", "lower", pair=f"pair {i}")
+                for i, p in enumerate(ps)
+            ]
+
+        return run
+
+    runs = [{"status": "done"}]
+    alone = F.Check("alone", "one test", "effect", fixed(0.03))
+    pair = F.Check("pair", "two tests", "effect", fixed(0.03, 0.04))
+    many = F.Check("many", "three tests", "effect", fixed(0.5, 0.6, 0.7))
+    found = F.evaluate_findings([(alone, "s", runs), (pair, "s", runs), (many, "s", runs)])
+    by_key = {f.key: f for f in found}
+    assert by_key["alone"].tests[0].p_adjusted == pytest.approx(0.03)
+    assert by_key["alone"].verdict == F.CONFIRMED  # over all six tests it would be 0.18
+    assert [t.p_adjusted for t in by_key["pair"].tests] == pytest.approx([0.06, 0.06])
+    assert by_key["pair"].verdict == F.INCONCLUSIVE
+    assert [t.p_adjusted for t in by_key["many"].tests] == pytest.approx([1.0, 1.0, 1.0])
+
+
 def verdict_of(store, key: str) -> F.Finding:
     """The finding of one claim (or compared cell), from the store's runs read as the report
     reads them, tested alone (a Holm family of its own tests)."""

@@ -1,6 +1,7 @@
 """Budgeted reproduction: durations, the plan against measured speeds, the pilot's band, the
 power calculation against simulation, resuming, and rounds that skip decided experiments."""
 
+import dataclasses
 import json
 import math
 import sqlite3
@@ -10,13 +11,14 @@ import pytest
 from scipy import stats
 
 from lstmbench.analysis.findings import Check, check_output_alike, evaluate_findings
-from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band
+from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
 from lstmbench.analysis.power import difference_n, margin_n, runs_needed
 from lstmbench.analysis.stats import equivalence_p, mann_whitney
-from lstmbench.cli.budget import report_sections
+from lstmbench.cli.budget import paper_work, report_sections
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
 from lstmbench.sweep.budget import (
+    DEFAULT_SPECS,
     LADDER,
     MEASURED_USABLE,
     MIN_RUNS,
@@ -295,6 +297,41 @@ def test_a_group_that_never_learned_keeps_the_paper_range():
     assert why.startswith(NEVER_LEARNED)
 
 
+def test_a_refining_pilot_tries_half_a_step_either_side_of_the_best():
+    errors = [0.9, 0.30, 0.05, 0.20, None]  # LRS[2] learned best; LRS[4] diverged
+    runs = [
+        pilot_run(lr, e, "diverged" if e is None else "done")
+        for lr, e in zip(LRS, errors, strict=True)
+    ]
+    assert refine_lrs(runs, (1e-6, 1e-1)) == pytest.approx([LRS[2] / STEP, LRS[2] * STEP])
+    top = [pilot_run(lr, e) for lr, e in zip(LRS, [0.9, 0.9, 0.9, 0.3, 0.1], strict=True)]
+    assert refine_lrs(top, (1e-6, 1e-1)) == pytest.approx([LRS[4] / STEP])  # not above 1e-1
+    assert refine_lrs([pilot_run(lr, 0.9) for lr in LRS], (1e-6, 1e-1)) == []
+
+
+def test_a_refined_band_is_a_quarter_step_either_side_of_the_best_of_both_stages():
+    first = [pilot_run(lr, e) for lr, e in zip(LRS, [0.9, 0.30, 0.05, 0.20, 0.9], strict=True)]
+    second = [pilot_run(LRS[2] / STEP, 0.08), pilot_run(LRS[2] * STEP, 0.03)]  # above: best
+    band, tried, why = refined_band(first + second, LRS, (1e-6, 1e-1))
+    best = LRS[2] * STEP
+    assert band == pytest.approx((best / math.sqrt(STEP), best * math.sqrt(STEP)))
+    assert len(tried) == 7 and [t["lr"] for t in tried] == sorted(t["lr"] for t in tried)
+    assert "5 of 7 rates learned" in why and "refined" in why
+    wide, _, _ = choose_band(first, (1e-6, 1e-1))
+    assert wide[0] < band[0] < band[1] < wide[1]  # narrower than the first stage's band
+    never = [pilot_run(lr, 0.9) for lr in LRS]
+    band, _, why = refined_band(never, LRS, (1e-6, 1e-1))
+    assert band == (1e-6, 1e-1) and why.startswith(NEVER_LEARNED)
+
+
+def test_only_experiments_that_compare_groups_at_their_best_refine():
+    work = paper_work(list(DEFAULT_SPECS))
+    assert work.refined == {"cell_types_mnist", "cell_types_lines", "bidi_ctc_mnist", "bidi_lines"}
+    plain = ExperimentPlan("lr_hidden", groups=[GroupPlan({}, "all runs")])
+    refining = dataclasses.replace(plain, refine=True)
+    assert (plain.pilot_points, refining.pilot_points) == (PILOT_POINTS, PILOT_POINTS + 2)
+
+
 # -- the power calculation against simulation ----------------------------------------------
 
 
@@ -357,6 +394,11 @@ def test_the_same_command_resumes_and_trains_nothing_twice(tmp_path, mnist_dir, 
     with sqlite3.connect(db) as connection:
         first = connection.execute("SELECT run_id, finished FROM runs ORDER BY run_id").fetchall()
     assert len(first) >= PILOT_POINTS
+    [experiment] = plan["experiments"]
+    # lr_hidden's claims are about how the error changes with the rate: no second stage
+    assert not experiment["refine"] and all(
+        len(g["pilot"]) == PILOT_POINTS for g in experiment["groups"]
+    )
     report = (tmp_path / "report" / "report.md").read_text()
     assert "## Learning-rate pilot" in report and "## Runs needed" in report
 

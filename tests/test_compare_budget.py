@@ -300,6 +300,14 @@ def test_a_budgeted_comparison_runs_reports_and_resumes(tmp_path, mnist_dir, cap
         first = connection.execute("SELECT run_id, finished FROM runs ORDER BY run_id").fetchall()
     cells = {r["cell"] for r in ResultsStore(db).runs(SWEEP)}
     assert len(first) >= 2 * PILOT_POINTS and cells == {"RELULSTM", "NPLSTM"}
+    # each cell is compared at its best rate: a group whose first stage learned had a second
+    # stage around its best rate, and draws from a band narrower than one first-stage step
+    assert experiment["refine"]
+    for group in experiment["groups"]:
+        if group["learned_in_pilot"]:
+            assert len(group["pilot"]) > PILOT_POINTS and "refined" in group["band_note"]
+            low, high = group["band"]
+            assert high / low <= 10 ** (5 / (PILOT_POINTS - 1)) + 1e-9
     report = (tmp_path / "r" / "report.md").read_text()
     for section in ("Budget plan", "Learning-rate pilot", "Runs needed", "Speed"):
         assert f"## {section}" in report

@@ -4,9 +4,10 @@ better, worse or equivalent, by how much and with what confidence.
 Each reference is one finding of rule COMPARE, tested as the paper's claims are
 (findings.compare_error: every finished run, failures ranked worst; a two-sided Mann-Whitney
 test whose direction is the sign of Cliff's delta, the Hodges-Lehmann error ratio, and
-equivalence within x1.25 by TOST), all p-values of the comparison corrected together by
-Holm. The findings' sweep is the comparison's own, so the budget driver reads their
-verdicts to stop rounds once every comparison is decided.
+equivalence within x1.25 by TOST), each reference's two p-values corrected together by
+Holm (one family per question asked, as each paper claim is one). The findings' sweep is
+the comparison's own, so the budget driver reads their verdicts to stop rounds once every
+comparison is decided.
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ def method_text(cell: str) -> str:
         "error, two-sided, its direction from the same statistic (Cliff's delta); the size "
         "as the Hodges-Lehmann error ratio (the median ratio over all pairs of runs; below 1: "
         f"{cell} lower). Equivalence: within x{10**EQUIVALENCE:.2f} on the error ratio either "
-        "way (two one-sided shifted Mann-Whitney tests, TOST). All p-values of the comparison "
-        f"are corrected together by Holm-Bonferroni at {ALPHA:g}. Verdicts: {BETTER} or "
+        "way (two one-sided shifted Mann-Whitney tests, TOST). The two p-values of each "
+        "reference cell's comparison are corrected together by Holm-Bonferroni at "
+        f"{ALPHA:g}. Verdicts: {BETTER} or "
         f"{WORSE} (a significant difference, {cell} lower or higher), {ALIKE} (significant "
         "equivalence, no significant difference), inconclusive (neither yet; the runs "
         "needed are below), no data (fewer than 3 finished runs in a group)."

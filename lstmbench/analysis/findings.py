@@ -15,8 +15,12 @@ evidence line counts the outcomes:
 Errors are compared on a log10 scale, so a shift is a ratio of errors. A difference is a
 two-sided Mann-Whitney test, its direction the side of the same U statistic (Cliff's delta).
 An equivalence is two one-sided shifted Mann-Whitney tests (TOST) within EQUIVALENCE (x1.25
-either way); for the 1/(1-momentum) scaling, the slope within SLOPE_MARGIN of 1. All p-values
-of a report, equivalence tests among them, form one family, corrected by Holm-Bonferroni.
+either way); for the 1/(1-momentum) scaling, the slope within SLOPE_MARGIN of 1. Each claim
+is one family: its p-values, equivalence tests among them, are corrected together by
+Holm-Bonferroni. The claims are the paper's separate questions, each decided on its own
+experiment's runs, so a claim's verdict does not depend on how many other claims a report
+happens to hold (a `compare` report with one claim and the full reproduction with thirteen
+decide the same runs the same way).
 
 A significant test decides for or against its claim (Test.decides). Every finding ends in
 one of four verdicts:
@@ -641,8 +645,8 @@ def evidence_line(test: Test) -> str:
 
 
 def evaluate_findings(jobs: Iterable[tuple[Check, str, list[dict]]]) -> list[Finding]:
-    """Run each check on its runs (check, sweep, runs), correct all p-values together
-    (Holm), give verdicts. A check without runs names the spec to run."""
+    """Run each check on its runs (check, sweep, runs), correct each claim's p-values
+    together (Holm), give verdicts. A check without runs names the spec to run."""
     findings = []
     for check, sweep, runs in jobs:
         finding = Finding(check.key, check.claim, sweep, check.rule)
@@ -657,13 +661,12 @@ def evaluate_findings(jobs: Iterable[tuple[Check, str, list[dict]]]) -> list[Fin
         except TooFewRuns as error:
             finding.note = f"too few runs to test: {error}"
         findings.append(finding)
-    every = [t for f in findings for t in f.tests]
-    for test, adjusted in zip(every, holm([t.p for t in every]) if every else [], strict=True):
-        test.p_adjusted = adjusted
     for finding in findings:
         if not finding.tests:
             finding.evidence = finding.note
             continue
+        for test, adjusted in zip(finding.tests, holm([t.p for t in finding.tests]), strict=True):
+            test.p_adjusted = adjusted
         finding.verdict, reason = verdict(finding.rule, finding.tests)
         finding.evidence = f"{reason}. " + "; ".join(evidence_line(t) for t in finding.tests)
     return findings

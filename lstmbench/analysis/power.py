@@ -2,7 +2,7 @@
 
 For each comparison of two groups that is not decided yet, from the effect observed so far
 (normal approximations, power POWER at a two-sided or one-sided level ALPHA / m, where m is
-the number of tests in the report's family: Bonferroni, a bound on what Holm's correction
+the number of tests in the claim's family: Bonferroni, a bound on what Holm's correction
 asks):
 - a difference (two-sided Mann-Whitney): Noether's sample size, n per group
   = 2 (z_a/2 + z_b)^2 / (3 delta^2), delta the observed Cliff's delta (failures included,
@@ -84,12 +84,11 @@ def runs_needed(findings: list[Finding], seconds_per_run: dict[str, float]) -> l
     """For every finding still open (inconclusive, no data), each of its undecided two-group
     tests sized by its observed effect; core-hours at the sweep's seconds per run (nan where
     unknown)."""
-    family = sum(len(f.tests) for f in findings) or 1
-    alpha = ALPHA / family
     needs = []
     for finding in findings:
         if finding.verdict in DECIDED:
             continue
+        alpha = ALPHA / max(len(finding.tests), 1)  # each claim is its own Holm family
         decided_pairs = {t.pair for t in finding.tests if t.decides(finding.rule)}
         for test in finding.tests:
             if test.values is None or test.pair in decided_pairs:

@@ -20,7 +20,7 @@ import numpy as np
 
 from lstmbench.analysis.findings import DECIDED, Finding
 from lstmbench.analysis.paper import EXPERIMENTS, evaluate, read_experiments
-from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band
+from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
 from lstmbench.analysis.power import format_needs
 from lstmbench.cli.options import sweep_options
 from lstmbench.errors import UserError
@@ -51,7 +51,7 @@ from lstmbench.sweep.budget import (
     paper_lr_range,
     parse_duration,
     pilot_configs,
-    pilot_core_seconds,
+    pilot_lrs,
     plan_path,
     round_core_seconds,
     usable_core_seconds,
@@ -88,6 +88,8 @@ class Work:
     # More timing once the specs are calibrated, as plan_timed(plan, options): kept in the
     # plan, so a resumed plan does not time again.
     plan_timed: Callable | None = None
+    # The specs whose claims compare groups each at its best rate: their pilots refine.
+    refined: frozenset[str] = frozenset()
 
 
 def paper_work(names: list[str]) -> Work:
@@ -99,6 +101,7 @@ def paper_work(names: list[str]) -> Work:
         specs={name: load_spec(name) for name in names},
         claims={n: sum(len(e.claims) for e in EXPERIMENTS if e.spec == n) for n in names},
         findings=lambda store: evaluate(read_experiments(store), keys),
+        refined=frozenset(e.spec for e in EXPERIMENTS if e.spec in names and e.at_best),
     )
 
 
@@ -141,7 +144,7 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
 
     if plan is None:
         plan = Plan(budget, workers, threads, names)
-        calibrate(plan, specs, work.claims, options)
+        calibrate(plan, specs, work, options)
         if work.plan_timed is not None:
             started = time.monotonic()
             work.plan_timed(plan, options)
@@ -173,7 +176,7 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
     return problems, plan
 
 
-def calibrate(plan: Plan, specs: dict, claims: dict[str, int], options) -> None:
+def calibrate(plan: Plan, specs: dict, work: Work, options) -> None:
     """Time each experiment's configuration groups (estimate.py) and set its cost per run."""
     from lstmbench.sweep.estimate import EstimateOptions, estimate_spec
 
@@ -181,7 +184,11 @@ def calibrate(plan: Plan, specs: dict, claims: dict[str, int], options) -> None:
     for name, spec in specs.items():
         groups = [GroupPlan(key, group_label(key)) for key in lr_groups(spec)]
         experiment = ExperimentPlan(
-            name, least=least_samples(spec), claims=claims[name], groups=groups
+            name,
+            least=least_samples(spec),
+            claims=work.claims[name],
+            groups=groups,
+            refine=name in work.refined,
         )
         plan.experiments.append(experiment)
         print(f"calibrating {name}", flush=True)
@@ -265,7 +272,9 @@ def _train(name: str, source: dict, configs: list, spec, store, options, executo
 
 
 def run_pilot(plan: Plan, specs: dict, store, options, executor, problems: list) -> None:
-    """Train every group's pilot (once; a resumed plan only finishes it) and choose bands."""
+    """Train every group's pilot (once; a resumed plan only finishes it) and choose bands:
+    the first stage across the paper's range, then, where the experiment refines, the second
+    stage around each group's best rate."""
     started = time.monotonic()
     for experiment in plan.experiments:
         if not experiment.planned or all(g.band is not None for g in experiment.groups):
@@ -280,27 +289,52 @@ def run_pilot(plan: Plan, specs: dict, store, options, executor, problems: list)
             spent = time.monotonic() - timing
             plan.calibration_seconds += spent
             started += spent
-        sweep = PILOT_PREFIX + spec.name
-        configs = {
-            i: pilot_configs(spec, i, g.key, experiment.samples)
-            for i, g in enumerate(experiment.groups)
-        }
-        every = [c for group in configs.values() for c in group]
-        print(f"pilot of {spec.name}: {len(every)} runs", flush=True)
-        plan.pilot_predicted += pilot_core_seconds(experiment)
-        source = {"name": sweep, "description": f"learning-rate pilot of {spec.name}"}
-        try:
-            _train(sweep, source, every, spec, store, options, executor)
-        except UserError as error:
-            problems.append(str(error))
+        paper_range = paper_lr_range(spec)
+        first = _pilot_stage(experiment, spec, None, store, options, executor, problems, plan)
+        if first is None:
             continue
-        runs = {r["run_id"]: r for r in store.runs(sweep)}
+        second = {}
+        if experiment.refine:
+            lrs = {i: refine_lrs(runs, paper_range) for i, runs in first.items()}
+            second = _pilot_stage(experiment, spec, lrs, store, options, executor, problems, plan)
+            if second is None:
+                continue
         for index, group in enumerate(experiment.groups):
-            finished = [runs[c.run_id] for c in configs[index] if c.run_id in runs]
-            band, tried, why = choose_band(finished, paper_lr_range(spec))
+            if experiment.refine:
+                both = first[index] + second.get(index, [])
+                band, tried, why = refined_band(both, pilot_lrs(spec), paper_range)
+            else:
+                band, tried, why = choose_band(first[index], paper_range)
             group.band, group.pilot, group.band_note = list(band), tried, why
             group.learned_in_pilot = not why.startswith(NEVER_LEARNED)
     plan.pilot_seconds += time.monotonic() - started
+
+
+def _pilot_stage(
+    experiment: ExperimentPlan, spec, lrs: dict | None, store, options, executor, problems, plan
+) -> dict | None:
+    """Train one pilot stage: the first across the paper's range (`lrs` None), or the given
+    rates per group index. Returns each group's finished runs, or None if training failed."""
+    sweep = PILOT_PREFIX + spec.name
+    configs = {
+        i: pilot_configs(spec, i, g.key, experiment.samples, None if lrs is None else lrs[i])
+        for i, g in enumerate(experiment.groups)
+        if lrs is None or lrs[i]
+    }
+    every = [c for group in configs.values() for c in group]
+    if not every:
+        return {}
+    stage = "pilot" if lrs is None else "second stage of the pilot"
+    print(f"{stage} of {spec.name}: {len(every)} runs", flush=True)
+    plan.pilot_predicted += len(every) * experiment.run_seconds
+    source = {"name": sweep, "description": f"learning-rate pilot of {spec.name}"}
+    try:
+        _train(sweep, source, every, spec, store, options, executor)
+    except UserError as error:
+        problems.append(str(error))
+        return None
+    runs = {r["run_id"]: r for r in store.runs(sweep)}
+    return {i: [runs[c.run_id] for c in group if c.run_id in runs] for i, group in configs.items()}
 
 
 def open_experiments(plan: Plan, work: Work, store) -> list[str]:

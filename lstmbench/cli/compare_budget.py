@@ -46,6 +46,7 @@ def comparison_work(spec, cell: str, protocol: str) -> Work:
         ),
         resume="--budget, --cell and --protocol",
         plan_timed=timed,
+        refined=frozenset({spec.name}),  # each cell is compared at its best rate
     )
 
 

@@ -13,8 +13,10 @@ there are:
   fit; the rest are deferred. Then run lengths grow up LADDER while the total fits;
 - learning-rate groups: the settings a learning rate's effect depends on (cell, output,
   direction, target, and momentum where it is drawn, in MOMENTUM_BINS). A pilot tries
-  PILOT_POINTS rates across the paper's range per group; the main runs of a group draw
-  their rate from the band the pilot found (see analysis/pilot.py);
+  PILOT_POINTS rates across the paper's range per group; where the experiment's claims
+  compare groups each at its best (ExperimentPlan.refine), a second stage tries REFINE_POINTS
+  more around each group's best. The main runs of a group draw their rate from the band the
+  pilot found (see analysis/pilot.py);
 - rounds: the main budget is spent in ROUND_SHARES, as many runs in every group of every
   open experiment; between rounds the verdicts are drawn again and experiments whose claims
   are all decided get nothing more. Then top-up rounds take what is left until it pays for
@@ -53,6 +55,7 @@ LADDER = (
 # 10,000 samples); the loss is a batch's mean, so a batch of b needs b times the samples.
 MIN_UPDATES = 10_000
 PILOT_POINTS = 5
+REFINE_POINTS = 2  # a refining pilot's second stage: half a step either side of the best
 MIN_RUNS = 4  # least main runs per learning-rate group and round (findings need 3 a group)
 ROUND_SHARES = (0.5, 0.5)
 MAX_ROUNDS = 12  # the shared rounds and the top-ups after them
@@ -223,12 +226,15 @@ def pilot_lrs(spec: Spec) -> list[float]:
     return [float(v) for v in np.geomspace(low, high, PILOT_POINTS)]
 
 
-def pilot_configs(spec: Spec, group: int, key: dict, samples: int) -> list[RunConfig]:
-    """One run per pilot learning rate, all else alike (one fused task): the group's first
-    main-run settings, so hidden size and batch are typical of the group."""
+def pilot_configs(
+    spec: Spec, group: int, key: dict, samples: int, lrs: list[float] | None = None
+) -> list[RunConfig]:
+    """One run per pilot learning rate (`lrs`, the first stage's by default), all else
+    alike (one fused task): the group's first main-run settings, so hidden size and batch
+    are typical of the group."""
     rng = np.random.default_rng([spec.seed, group, 0])
     values = _values(spec, key, samples, rng, 0)
-    return [RunConfig(**{**values, "lr": lr}) for lr in pilot_lrs(spec)]
+    return [RunConfig(**{**values, "lr": lr}) for lr in (pilot_lrs(spec) if lrs is None else lrs)]
 
 
 def calibration_spec(spec: Spec, samples: int) -> Spec:
@@ -298,6 +304,14 @@ class ExperimentPlan:
     # Seconds per training sample of one run alone, by cell, all at one hidden size: timed
     # only where cells are compared on their speed (compare --budget; sweep/comparison.py).
     cell_seconds: dict = field(default_factory=dict)
+    # Its claims compare groups each at its best rate: the pilot refines every group's band
+    # around its best rate in a second stage (analysis/pilot.py).
+    refine: bool = False
+
+    @property
+    def pilot_points(self) -> int:
+        """Pilot runs per group at most, both stages."""
+        return PILOT_POINTS + (REFINE_POINTS if self.refine else 0)
 
     @property
     def run_seconds(self) -> float:
@@ -462,7 +476,7 @@ def _planned_note(experiment: ExperimentPlan) -> str:
     runs = _runs_per_experiment(experiment)
     return (
         f"{experiment.samples:,} samples a run (least {experiment.least:,}): {runs} runs "
-        f"({PILOT_POINTS} pilot and {len(ROUND_SHARES)}x{MIN_RUNS} main per group) at "
+        f"({experiment.pilot_points} pilot and {len(ROUND_SHARES)}x{MIN_RUNS} main per group) at "
         f"least, {_cost(experiment, experiment.samples) / 3600:.2g} core-hours"
     )
 
@@ -485,11 +499,6 @@ def admit_deferred(plan: Plan, core_seconds: float) -> list[str]:
             experiment.note = _planned_note(experiment) + "; admitted at the pilot's speed"
             admitted.append(experiment.spec)
     return admitted
-
-
-def pilot_core_seconds(experiment: ExperimentPlan) -> float:
-    """Core-seconds calibration predicts for an experiment's pilot."""
-    return PILOT_POINTS * len(experiment.groups) * experiment.run_seconds
 
 
 def _cost(experiment: ExperimentPlan, samples: int) -> float:
@@ -520,7 +529,7 @@ def _grow(chosen: list[ExperimentPlan], core_seconds: float) -> None:
 
 def _runs_per_experiment(experiment: ExperimentPlan) -> int:
     """Pilot and the least main runs an experiment is planned with."""
-    return (PILOT_POINTS + len(ROUND_SHARES) * MIN_RUNS) * len(experiment.groups)
+    return (experiment.pilot_points + len(ROUND_SHARES) * MIN_RUNS) * len(experiment.groups)
 
 
 def allocate_round(plan: Plan, number: int, core_seconds: float, open_specs: list[str]) -> Round:
