@@ -202,10 +202,31 @@ def test_a_deferred_experiment_joins_when_the_measured_speed_leaves_room():
         if e.planned
     )
     need = least_cost(impossible, impossible.least)
-    assert admit_deferred(plan, committed + need * 0.99) == []  # not quite: stays deferred
+    open_specs = [e.spec for e in plan.experiments if e.planned]
+    assert admit_deferred(plan, committed + need * 0.99, open_specs) == []  # stays deferred
     assert not impossible.planned
-    assert admit_deferred(plan, committed + need) == ["impossible"]
+    assert admit_deferred(plan, committed + need, open_specs) == ["impossible"]
     assert impossible.samples >= impossible.least and "admitted" in impossible.note
+
+
+def test_decided_experiments_free_their_time_for_deferred_ones():
+    plan = constructed_plan()
+    choose_lengths(plan, 1000.0)
+    impossible = plan.experiment("impossible")
+    need = least_cost(impossible, impossible.least)
+    open_specs = [e.spec for e in plan.experiments if e.planned]
+    lacking = sum(
+        len(ROUND_SHARES) * MIN_RUNS * len(e.groups) * e.run_seconds
+        for e in plan.experiments
+        if e.planned
+    )
+    assert admit_deferred(plan, need + lacking * 0.99, open_specs) == []  # the open come first
+    # once the open experiments have had their least rounds, they hold nothing back
+    for experiment in plan.experiments:
+        for group in experiment.groups if experiment.planned else []:
+            group.runs = len(ROUND_SHARES) * MIN_RUNS
+    assert admit_deferred(plan, need * 0.99, open_specs) == []
+    assert admit_deferred(plan, need, open_specs) == ["impossible"]
 
 
 def test_runs_of_larger_batches_must_be_longer_to_learn():

@@ -159,12 +159,10 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
     try:
         run_pilot(plan, specs, store, options, executor, problems)
         save()
-        left = clock.left(budget) - REPORT_SECONDS
-        if not plan.rounds and (admitted := admit_deferred(plan, round_core_seconds(plan, left))):
-            print(f"at the pilot's speed {', '.join(admitted)} fit as well", flush=True)
-            run_pilot(plan, specs, store, options, executor, problems)
-            save()
         for number in range(1, MAX_ROUNDS + 1):
+            if len(plan.rounds) < number:  # a resumed plan's allocated round goes on as it was
+                admit(plan, work, store, options, executor, clock, problems)
+                save()
             trained = run_round(plan, number, work, store, options, executor, clock, problems)
             save()
             if not trained and number >= len(ROUND_SHARES):
@@ -259,6 +257,16 @@ def _options_for(spec, options, pending: int = 0):
     data = options.data_path if on_mnist(spec) else None
     pack = max(1, min(options.pack, math.ceil(pending / options.workers))) if pending else 1
     return dataclasses.replace(options, data_path=data, pack=pack)
+
+
+def admit(plan: Plan, work: Work, store, options, executor, clock, problems: list) -> None:
+    """Plan the deferred experiments that now fit (admit_deferred), and train their pilots."""
+    still = open_experiments(plan, work, store)
+    left = clock.left(plan.budget) - REPORT_SECONDS
+    admitted = admit_deferred(plan, round_core_seconds(plan, left), still)
+    if admitted:
+        print(f"at the measured speed {', '.join(admitted)} fit as well", flush=True)
+        run_pilot(plan, work.specs, store, options, executor, problems)
 
 
 def _train(name: str, source: dict, configs: list, spec, store, options, executor) -> int:

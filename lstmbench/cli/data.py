@@ -35,6 +35,19 @@ def add_commands(commands) -> None:
         "courier, times, helvetica, times-bold, ..., classic) or an installed font's file "
         "name such as LiberationSerif-Bold; repeatable",
     )
+    make.add_argument(
+        "--degradation",
+        default="augraphy",
+        help="augraphy (its printing effects, then the scan) or classic (the hand-written "
+        "scan alone); default: augraphy",
+    )
+    make.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        help="strength of augraphy's printing effects, 0 to 1 (default: 1, the closest to "
+        "real UW3 scans)",
+    )
     make.add_argument("--out", help="cache directory (default: ~/.cache/lstmbench/uw3like)")
     make.add_argument("--workers", type=int, default=1, help="processes (default: 1)")
     make.set_defaults(handler=make_lines_command)
@@ -53,12 +66,19 @@ def make_lines_command(args: argparse.Namespace) -> int:
     """Generate (or find) a UW3-like line set and say how to train on it."""
     from lstmbench.data.lines.generate import GenerationParams, generate
 
-    params = GenerationParams(args.size, args.seed, tuple(args.font), args.corpus)
-    params.preset()
+    params = GenerationParams(
+        args.size, args.seed, tuple(args.font), args.corpus, args.degradation, args.strength
+    )
+    params.check()
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     directory = generate(params, Path(args.out) if args.out else None, args.workers)
-    custom = args.font or args.corpus
+    default = GenerationParams()
+    custom = (
+        args.font
+        or args.corpus
+        or (args.degradation, args.strength) != (default.degradation, default.strength)
+    )
     name = (
         f"uw3like:{directory}"
         if custom or args.out

@@ -52,6 +52,20 @@ def add_commands(commands) -> None:
     add_runtime_options(bench)
     bench.set_defaults(handler=benchmark_command)
 
+    stats = actions.add_parser(
+        "scan-stats",
+        help="ink, stroke width, edge roughness, specks and grey of real and generated lines",
+    )
+    stats.add_argument("--real", required=True, help="real line images (a directory)")
+    stats.add_argument("--lines", type=int, default=100, help="generated lines a row (100)")
+    stats.add_argument(
+        "--strength",
+        type=float,
+        action="append",
+        help="an augraphy strength to measure, 0 to 1; repeatable (default: 0.25, 0.5, 1)",
+    )
+    stats.set_defaults(handler=scan_stats_command)
+
     kfold.add_action(actions)
 
     ocr = commands.add_parser("ocr", help="print the transcript of line images")
@@ -116,6 +130,37 @@ def ocr_command(args) -> int:
         for name, labels in zip(names, decode_lines(net, lines, args.device), strict=True):
             print(f"{name}\t{codec.decode(labels)}")
     return 1 if failed else 0
+
+
+def scan_stats_command(args) -> int:
+    """Each statistic of scan_stats.py, median over real lines and over generated lines of
+    the classic degradation and of augraphy's at each strength; which comes closest."""
+    from lstmbench.data.lines.dataset import load_line_set
+    from lstmbench.data.lines.generate import GenerationParams, sample_lines
+    from lstmbench.data.lines.scan_stats import comparison_table, distance, summarize
+
+    if args.lines < 1:
+        raise UserError(f"--lines must be at least 1, got {args.lines}")
+    real = load_line_set(args.real, log=lambda message: print(message, file=sys.stderr))
+    sets = {"real": summarize(real.images)}
+    variants = [GenerationParams(degradation="classic")] + [
+        GenerationParams(degradation="augraphy", strength=s)
+        for s in (args.strength or [0.25, 0.5, 1.0])
+    ]
+    for params in variants:
+        params.check()
+        sample_lines(params, 1)  # imports and first-use set-up, not counted in the rate
+        started = time.perf_counter()
+        images = sample_lines(params, args.lines)
+        rate = args.lines / (time.perf_counter() - started)
+        name = params.degradation + (
+            f" {params.strength:g}" if params.degradation == "augraphy" else ""
+        )
+        sets[f"{name} ({rate:.0f} lines/s)"] = summarize(images)
+    print(comparison_table(sets, "real"))
+    closest = min((n for n in sets if n != "real"), key=lambda n: distance(sets[n], sets["real"]))
+    print(f"closest to the real lines (sum of |log ratio| over the statistics): {closest}")
+    return 0
 
 
 def measure_command(args) -> int:

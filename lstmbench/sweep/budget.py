@@ -23,8 +23,10 @@ there are:
   no run more;
 - measured speed: once the pilot has run, its wall time against what calibration predicted
   corrects every later step (speed_ratio), and again after each round: an experiment
-  deferred on calibration's word joins when it fits at the pilot's speed (admit_deferred),
-  and rounds are sized at the speed shown, so the budget is spent, not merely planned.
+  deferred on calibration's word joins when it fits at the measured speed beside what the
+  open experiments still need (admit_deferred, before every round: experiments whose claims
+  are decided free their time), and rounds are sized at the speed shown, so the budget is
+  spent, not merely planned.
 
 Everything chosen is kept in a plan file beside the results database, so the same command
 resumes where it stopped: the runs of a group are drawn from a seed of their own, by index,
@@ -481,14 +483,21 @@ def _planned_note(experiment: ExperimentPlan) -> str:
     )
 
 
-def admit_deferred(plan: Plan, core_seconds: float) -> list[str]:
+def admit_deferred(plan: Plan, core_seconds: float, open_specs: list[str]) -> list[str]:
     """Plan deferred experiments at their least run length, cheapest per claim first, where
     their needs fit in `core_seconds` (predicted, as round_core_seconds gives it) beside
-    the least main rounds of the experiments already planned. Calibration times a few
-    steps coarsely, so once the pilot has shown the real speed an experiment deferred on
-    calibration's word may fit after all. Returns the names admitted."""
-    planned = [e for e in plan.experiments if e.planned]
-    committed = sum(len(ROUND_SHARES) * MIN_RUNS * len(e.groups) * e.run_seconds for e in planned)
+    what the open planned experiments (`open_specs`) still lack of their least main rounds.
+    Calibration times a few steps coarsely, so once the pilot has shown the real speed an
+    experiment deferred on calibration's word may fit after all; and once an experiment's
+    claims are all decided, the time it would have had goes to those deferred. Returns the
+    names admitted."""
+    least = len(ROUND_SHARES) * MIN_RUNS
+    committed = sum(
+        max(0, least - g.runs) * e.run_seconds
+        for e in plan.experiments
+        if e.planned and e.spec in open_specs
+        for g in e.groups
+    )
     deferred = [e for e in plan.experiments if not e.planned and e.cost is not None]
     admitted = []
     for experiment in sorted(deferred, key=lambda e: _cost(e, _rung(e.least)) / max(1, e.claims)):
@@ -496,7 +505,7 @@ def admit_deferred(plan: Plan, core_seconds: float) -> list[str]:
         if committed + need <= core_seconds:
             committed += need
             experiment.samples = _rung(experiment.least)
-            experiment.note = _planned_note(experiment) + "; admitted at the pilot's speed"
+            experiment.note = _planned_note(experiment) + "; admitted at the measured speed"
             admitted.append(experiment.spec)
     return admitted
 

@@ -30,11 +30,13 @@ from lstmbench.data.lines.faces import FaceSet, resolve_faces
 from lstmbench.data.lines.hyphenate import hyphenate
 from lstmbench.data.lines.normalize import normalize_line
 from lstmbench.data.lines.readers import RawLine, read_hdf5, write_hdf5
+from lstmbench.data.lines.scan_effects import print_effects
 from lstmbench.errors import UserError
 
 # Bump when a change alters the lines, so old caches are not reused. 2: the era's faces,
-# report text with hyphenation, the codec of every character the text can produce.
-GENERATOR_VERSION = 2
+# report text with hyphenation, the codec of every character the text can produce. 3:
+# augraphy's printing effects.
+GENERATOR_VERSION = 3
 SHARD_LINES = 2000
 TEST_SEGMENT_EVERY = 5  # every fifth stretch of the corpus is test text
 SEGMENT_WORDS = 30
@@ -44,6 +46,8 @@ SPLITS = {"train": 0, "test": 1}
 # eight ends in a hyphen (6 of the 50 lines in the sample).
 HYPHEN_END = 0.4
 HYPHEN_START = 0.1
+# "classic": the hand-written scan alone; "augraphy": augraphy's printing effects first.
+DEGRADATIONS = ("classic", "augraphy")
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ class GenerationParams:
     seed: int = 0
     fonts: tuple[str, ...] = ()  # font files, folders or face names; empty: the era's faces
     corpus: str = ""  # corpus file path; empty: the built-in text
+    # How lines are degraded: DEGRADATIONS; the strength of augraphy's printing effects.
+    degradation: str = "augraphy"
+    strength: float = 1.0
 
     def preset(self) -> SizePreset:
         """The size preset, refusing unknown names."""
@@ -79,6 +86,16 @@ class GenerationParams:
                 f"unknown uw3like size {self.size!r}; valid sizes: {', '.join(PRESETS)}"
             )
         return PRESETS[self.size]
+
+    def check(self) -> None:
+        """Refuse unknown sizes and degradations, and strengths outside [0, 1]."""
+        self.preset()
+        if self.degradation not in DEGRADATIONS:
+            raise UserError(
+                f"unknown degradation {self.degradation!r}; valid: {', '.join(DEGRADATIONS)}"
+            )
+        if not 0.0 <= self.strength <= 1.0:
+            raise UserError(f"--strength must be within 0 and 1, got {self.strength:g}")
 
     def faces(self) -> FaceSet:
         """The faces to draw with (the era's by default), found on this machine."""
@@ -194,8 +211,13 @@ def render_text(text: str, font: ImageFont.FreeTypeFont, tracking: float, spacin
     return np.asarray(canvas, dtype=np.float32) / 255.0
 
 
-def degrade(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A scan-like grey image (paper 255): slight skew and warp, blur, noise, thresholding."""
+def degrade(ink: np.ndarray, rng: np.random.Generator, params: GenerationParams) -> np.ndarray:
+    """A scan-like grey image (paper 255): the printing effects of the set's degradation
+    (augraphy's, scan_effects.py), then the scan's slight skew and warp, blur, noise and
+    thresholding."""
+    if params.degradation == "augraphy":
+        page = (255.0 * (1.0 - np.clip(ink, 0.0, 1.0))).astype(np.uint8)
+        ink = 1.0 - print_effects(page, rng, params.strength).astype(np.float32) / 255.0
     height, width = ink.shape
     angle = float(np.clip(rng.normal(0.0, 0.6), -2.0, 2.0))
     ink = ndimage.rotate(ink, angle, reshape=True, order=1)
@@ -221,7 +243,7 @@ def make_line(
     face = fonts[rng.integers(len(fonts))]  # a face, then one of its equivalent files
     font = _font(face[rng.integers(len(face))], int(rng.integers(24, 45)))
     tracking = rng.uniform(-0.02, 0.08) * font.size if rng.random() < 0.3 else 0.0
-    scan = degrade(render_text(text, font, tracking, rng.uniform(0.8, 1.5)), rng)
+    scan = degrade(render_text(text, font, tracking, rng.uniform(0.8, 1.5)), rng, params)
     return text, scan, normalize_line(scan)
 
 
@@ -252,6 +274,7 @@ def generate(
     params: GenerationParams, cache: Path | None = None, workers: int = 1, log=print
 ) -> Path:
     """Write the lines' shards (once; reused when present) and return their directory."""
+    params.check()
     target = dataset_directory(params, cache)
     if (target / "meta.json").is_file():
         return target
@@ -361,6 +384,14 @@ def is_generated(argument: str, cache: str | None = None) -> bool:
     params = parse_argument(argument)
     params.preset()
     return (dataset_directory(params, Path(cache) if cache else None) / "meta.json").is_file()
+
+
+def sample_lines(params: GenerationParams, count: int, split: str = "train") -> list[np.ndarray]:
+    """The first `count` normalized images of a split of a set, made in memory (the same
+    lines the whole set begins with)."""
+    fonts = params.font_paths()
+    words = split_words(params.corpus_text())[split]
+    return [make_line(params, split, index, words, fonts)[2] for index in range(count)]
 
 
 def sample_uw3like(argument: str, train_lines: int, test_lines: int):
