@@ -203,44 +203,39 @@ def measure_command(args) -> int:
 def benchmark_command(args) -> int:
     """Train one line model for a fixed wall-clock time; print CER on held-out generated
     lines and on real lines it never saw."""
-    from lstmbench.data import load_dataset
+    from lstmbench.bench.lines import time_limited_reading
     from lstmbench.data.lines.dataset import load_line_set
-    from lstmbench.training.checkpoint import run_directory
-    from lstmbench.training.loop import train_run
-    from lstmbench.training.recognize import score_lines
 
     setup_runtime(args)
     if args.minutes <= 0:
         raise UserError(f"--minutes must be positive, got {args.minutes}")
     config = run_config(args)
     real = load_line_set(Path(args.real)) if args.real else None  # fail early on a bad path
-    result = train_run(
+    reading = time_limited_reading(
         config,
+        args.minutes,
         args.data,
         args.device,
         args.out,
-        progress=False,
-        time_limit=60 * args.minutes,
+        real,
         on_evaluation=lambda _, p: print(
             f"samples {p['samples']:>7}  loss {p['train_loss']:8.3f}  CER {p['test_error']:7.2%}"
             f"  ({p['wall_time']:.0f} s)",
             flush=True,
         ),
     )
-    _, test = load_dataset(config.dataset, args.data, 0, config.seed)
-    error, _, _ = score_lines(result.model, test, args.device)
-    directory = run_directory(Path(args.out), config)
-    if result.status != "done":
-        print(f"the run {result.status}: {result.reason} (try a smaller --lr)")
+    if reading.status != "done":
+        print(f"the run {reading.status}: {reading.reason} (try a smaller --lr)")
     print(
-        f"{config.cell} {config.direction} {config.hidden}: {result.samples_seen} lines in "
-        f"{result.wall_time / 60:.1f} min; CER {error:.2%} on all {len(test)} held-out "
-        f"generated lines ({directory})"
+        f"{config.cell} {config.direction} {config.hidden}: {reading.lines_trained} lines in "
+        f"{reading.minutes:.1f} min; CER {reading.generated_cer:.2%} on all "
+        f"{reading.generated_lines} held-out generated lines ({reading.run_directory})"
     )
-    if real is not None:
-        real = type(test)(real.images, real.texts, test.codec, real.names)
-        error, _, counts = score_lines(result.model, real, args.device)
-        print(f"CER {error:.2%} on {len(real)} real lines of {args.real} (never trained on)")
-        for (reference, output), count in counts.most_common(8):
+    if reading.real_cer is not None:
+        print(
+            f"CER {reading.real_cer:.2%} on {reading.real_lines} real lines of {args.real} "
+            "(never trained on)"
+        )
+        for (reference, output), count in reading.confusions.most_common(8):
             print(f"  {reference or '(none)'!r:>8} -> {output or '(none)'!r:<8} {count}")
     return 0
