@@ -14,7 +14,7 @@ from lstmbench.model.nets import SequenceNet, reverse_padded
 from lstmbench.training.checkpoint import build_net, load_checkpoint
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
-from lstmbench.training.loop import DivergenceWatch, train_run
+from lstmbench.training.loop import DivergenceWatch, train_run, train_runs
 from lstmbench.training.losses import sequence_loss
 
 
@@ -90,6 +90,29 @@ def test_same_seed_same_result(small_mnist):
         tiny(samples=600, eval_every=300, seed=1), datasets=small_mnist, progress=False
     )
     assert [p["train_loss"] for p in other.curve] != [p["train_loss"] for p in first.curve]
+
+
+@pytest.mark.parametrize("lrs", [[0.01], [0.01, 0.003]])
+def test_a_callback_sees_each_network_as_it_was_evaluated(small_mnist, lrs):
+    """on_evaluation gets result.model as it is at that point (one run, and runs fused), so a
+    callback can measure more than the test error (benchmarks/mnist_headline.py)."""
+    train, test = small_mnist
+    configs = [
+        RunConfig(hidden=8, lr=lr, samples=400, eval_every=200, eval_samples=200) for lr in lrs
+    ]
+    seen = []
+
+    def on_evaluation(result, point):
+        weights = torch.cat([p.detach().flatten() for p in result.model.parameters()]).clone()
+        again = evaluate(result.model, test, 200)
+        seen.append((result.config.lr, again, point["test_error"], weights))
+
+    train_runs(configs, (train, test), on_evaluation=on_evaluation)
+    assert len(seen) == 2 * len(lrs)
+    assert all(again == measured for _, again, measured, _ in seen)
+    for lr in lrs:  # and the network trained between the two points
+        first, second = [weights for rate, _, _, weights in seen if rate == lr]
+        assert not torch.equal(first, second)
 
 
 def test_fast_and_reference_implementations_train_identically(small_mnist):

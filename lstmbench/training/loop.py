@@ -182,7 +182,8 @@ def train_runs(
     """Train runs that differ only in lr, momentum or seed; one run is a group of one.
 
     Each run starts from the weights and sees the samples, in the order, of its own seed.
-    `on_evaluation(result, point)` receives each curve point as soon as it is measured;
+    `on_evaluation(result, point)` receives each curve point as soon as it is measured,
+    with result.model the network as it is at that point;
     `time_limit` > 0 ends training after that many seconds, with a last evaluation.
     A fused group raises FusedUnstable when a run's loss stops being finite (its overflow
     could reach the others through the shared arithmetic); train those runs alone instead.
@@ -215,10 +216,12 @@ def train_runs(
     def evaluate_active() -> None:
         wall = time.perf_counter() - start
         for k in list(active):
-            error = evaluate(nets.network(k), test_set, base.eval_samples, device)
+            network = nets.network(k)
+            error = evaluate(network, test_set, base.eval_samples, device)
             point = runs[k].record(error, seen, wall)
             bar.evaluated(point["train_loss"], error)
             if on_evaluation is not None:
+                runs[k].result.model = network  # as it is now: a callback may measure more
                 on_evaluation(runs[k].result, point)
             if runs[k].watch.stuck(error, point["train_loss"]):
                 stop(k, "diverged", f"error at chance since {seen} samples")
