@@ -37,6 +37,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lr", type=float, action="append", help="repeatable (default: 1e-3)")
     parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--batch-size", type=int, default=1, help="the paper's is 1")
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--cell", default="NPLSTM")
     parser.add_argument("--eval-every", type=int, default=50_000)
@@ -53,7 +54,7 @@ def main() -> int:
             hidden=args.hidden,
             lr=lr,
             momentum=args.momentum,
-            batch_size=1,
+            batch_size=args.batch_size,
             epochs=1000.0,  # the time limit ends the runs
             eval_every=args.eval_every,
             eval_samples=0,  # the whole test set
@@ -78,8 +79,8 @@ def main() -> int:
         configs, (train, test), on_evaluation=on_evaluation, time_limit=60 * args.minutes
     )
     print(
-        f"\n{args.cell} bidi {args.hidden}, batch 1, momentum {args.momentum:g}, {args.minutes:g} "
-        f"min on {args.threads} thread(s), {len(configs)} run(s) fused"
+        f"\n{args.cell} bidi {args.hidden}, batch {args.batch_size}, momentum {args.momentum:g}, "
+        f"{args.minutes:g} min on {args.threads} thread(s), {len(configs)} run(s) fused"
     )
     print("| lr | samples | best test error (at) | validation-chosen test error (at) |")
     print("| --- | --- | --- | --- |")

@@ -33,15 +33,19 @@ from lstmbench.sweep.budget import (
     admit_deferred,
     allocate_round,
     choose_lengths,
+    cost_ratio,
+    effective_run_seconds,
     least_samples,
     load_plan,
     main_configs,
     parse_duration,
     planned_core_seconds,
     round_core_seconds,
+    run_cost,
     speed_ratio,
 )
 from lstmbench.sweep.spec import load_spec, parse_spec
+from lstmbench.training.config import RunConfig
 
 # -- durations --------------------------------------------------------------------------
 
@@ -150,7 +154,7 @@ def test_a_lone_experiment_runs_short_rather_than_not_at_all():
 def test_a_round_costs_no_more_than_it_was_given():
     plan = constructed_plan()
     choose_lengths(plan, 1000.0)
-    round_ = allocate_round(plan, 1, 400.0, ["cheap", "dear", "impossible"])
+    round_ = allocate_round(plan, 1, 400.0, {"cheap": 1, "dear": 1, "impossible": 1})
     assert set(round_.added) == {"cheap", "dear"}  # nothing for an experiment not planned
     assert 0 < planned_core_seconds(plan, round_) <= 400.0
     for spec, runs in round_.added.items():
@@ -163,32 +167,96 @@ def test_decided_experiments_get_no_further_rounds():
     cheap, dear = plan.experiment("cheap"), plan.experiment("dear")
     cheap.cost, cheap.samples = dear.cost, dear.samples  # as dear as the other, for the share
     cheap.groups = [GroupPlan({"g": i}, f"g={i}") for i in range(len(dear.groups))]
-    first = allocate_round(plan, 1, 400.0, ["cheap", "dear"])
+    first = allocate_round(plan, 1, 400.0, {"cheap": 1, "dear": 1})
     before = {e.spec: [g.runs for g in e.groups] for e in plan.experiments}
-    second = allocate_round(plan, 2, 400.0, ["dear"])  # every claim of "cheap" decided
+    second = allocate_round(plan, 2, 400.0, {"dear": 1})  # every claim of "cheap" decided
     assert "cheap" not in second.added and second.open_before == ["dear"]
     assert [g.runs for g in plan.experiment("cheap").groups] == before["cheap"]
     # the decided experiment's share went to the open one
     assert second.added["dear"] >= 1.5 * first.added["dear"]
 
 
-def test_measured_rounds_correct_what_calibration_predicted():
+def twin_plan(runs_a: int, runs_b: int) -> tuple[Plan, float]:
+    """Two planned experiments of two groups each, alike in cost, with main runs so far;
+    returns the plan and the core-seconds of one run in each group of either."""
+    plan = Plan(budget=900, workers=2, threads=1, specs=["a", "b"])
+    for name, runs in (("a", runs_a), ("b", runs_b)):
+        groups = [GroupPlan({"g": i}, f"g={i}", runs=runs) for i in range(2)]
+        plan.experiments.append(ExperimentPlan(name, 1000, cost=Cost(1e-3, 0.0), groups=groups))
+    return plan, 2 * plan.experiment("a").run_seconds
+
+
+def test_what_is_left_after_the_least_runs_goes_equally_to_each_open_claim():
+    plan, each = twin_plan(8, 8)
+    # a top-up: the least runs are there; 8 runs' worth, 2 a claim: "a" leaves 3 open
+    round_ = allocate_round(plan, 3, 8 * each, {"a": 3, "b": 1})
+    assert round_.added == {"a": 6, "b": 2}
+    assert [g.runs for g in plan.experiment("a").groups] == [14, 14]
+    # a shared round first gives each open experiment what it lacks of its least runs
+    plan, each = twin_plan(0, MIN_RUNS)
+    round_ = allocate_round(plan, 1, 2 * MIN_RUNS * each, {"a": 1, "b": 1})
+    # "a": its least MIN_RUNS and 2 of the 4 runs' worth left; "b" had its least: 2
+    assert round_.added == {"a": MIN_RUNS + 2, "b": 2}
+    assert planned_core_seconds(plan, round_) <= 2 * MIN_RUNS * each
+
+
+def test_no_experiment_more_than_doubles_in_a_round_and_its_rest_goes_to_the_others():
+    plan, each = twin_plan(8, 100)
+    round_ = allocate_round(plan, 3, 40 * each, {"a": 1, "b": 1})
+    assert round_.added == {"a": 8, "b": 32}  # "a" stops at 16; the others get its rest
+    plan, each = twin_plan(8, 8)
+    round_ = allocate_round(plan, 3, 40 * each, {"a": 1, "b": 1})
+    assert round_.added == {"a": 8, "b": 8}  # the rest waits for the verdicts
+    # the least runs not affordable: the same few runs in every group, as the time pays
+    plan, each = twin_plan(0, 0)
+    round_ = allocate_round(plan, 1, 3 * each, {"a": 1, "b": 1})
+    assert round_.added == {"a": 1, "b": 1}
+
+
+def test_a_run_costs_what_calibration_timed_for_its_own_settings():
+    experiment = ExperimentPlan("lr_hidden", 1000, cost=Cost(5e-3, 1e-4))  # the average
+    base = {"cell": "NPLSTM", "direction": "bidi", "dataset": "mnist"}
+    experiment.timings = [
+        {"settings": {**base, "hidden": 25}, "train_sample": 1e-3, "eval_sample": 1e-5},
+        {"settings": {**base, "hidden": 200}, "train_sample": 2e-2, "eval_sample": 1e-4},
+        {"settings": {**base, "hidden": 25, "cell": "GRU"}, "train_sample": 9.0, "eval_sample": 1},
+    ]
+    small, large = (
+        RunConfig(**{**base, "hidden": hidden, "samples": 1000, "lr": 1e-3}) for hidden in (30, 150)
+    )
+    # nearest in hidden size, and never another cell however near its numbers
+    assert run_cost(experiment, small) == pytest.approx(
+        Cost(1e-3, 1e-5).run_seconds(1000), rel=1e-9
+    )
+    assert run_cost(experiment, large) == pytest.approx(Cost(2e-2, 1e-4).run_seconds(1000))
+    experiment.timings = []  # a plan calibrated before groups were kept: the average
+    assert run_cost(experiment, small) == pytest.approx(Cost(5e-3, 1e-4).run_seconds(1000))
+
+
+def test_each_experiment_is_costed_at_its_own_measured_speed():
     plan = constructed_plan()
     choose_lengths(plan, 1000.0)
+    cheap, dear, impossible = plan.experiments
     assert speed_ratio(plan) is None
     assert round_core_seconds(plan, 100.0) == pytest.approx(100.0 * plan.cores * USABLE)
-    first = allocate_round(plan, 1, 400.0, ["cheap", "dear"])
-    predicted = planned_core_seconds(plan, first)
-    plan.rounds.append(first)
-    first.done, first.wall_seconds = True, predicted / plan.cores / 2  # ran twice as fast
-    assert speed_ratio(plan) == pytest.approx(0.5)
-    # the next round is given twice the predicted core time the wall time would buy
-    assert round_core_seconds(plan, 100.0) == pytest.approx(
-        100.0 * plan.cores * MEASURED_USABLE * 2
+    assert effective_run_seconds(plan, cheap) == cheap.run_seconds  # calibration's word
+    cheap.measured_seconds, cheap.predicted_seconds = 10.0, 40.0  # four times as fast
+    assert cost_ratio(plan, cheap) == pytest.approx(0.25)
+    assert round_core_seconds(plan, 100.0) == pytest.approx(100.0 * plan.cores * MEASURED_USABLE)
+    # not run yet: calibration's word, however fast another experiment ran
+    assert cost_ratio(plan, dear) == 1.0
+    dear.measured_seconds, dear.predicted_seconds = 300.0, 100.0  # three times as slow
+    assert speed_ratio(plan) == pytest.approx(310.0 / 140.0)
+    # all that ran was slower on the whole: so, for an experiment not run yet, is its cost
+    assert cost_ratio(plan, impossible) == pytest.approx(310.0 / 140.0)
+    round_ = allocate_round(plan, 3, 1000.0, {"cheap": 1, "dear": 1})  # a top-up, least had
+    assert planned_core_seconds(plan, round_) <= 1000.0
+    assert planned_core_seconds(plan, round_) == pytest.approx(
+        sum(
+            runs * len(plan.experiment(spec).groups) * plan.experiment(spec).run_seconds * ratio
+            for (spec, runs), ratio in zip(sorted(round_.added.items()), [0.25, 3.0], strict=True)
+        )
     )
-    unfinished = allocate_round(plan, 2, 400.0, ["dear"])
-    plan.rounds.append(unfinished)  # not done yet: not measured
-    assert speed_ratio(plan) == pytest.approx(0.5)
 
 
 def test_a_deferred_experiment_joins_when_the_measured_speed_leaves_room():
@@ -205,7 +273,12 @@ def test_a_deferred_experiment_joins_when_the_measured_speed_leaves_room():
     open_specs = [e.spec for e in plan.experiments if e.planned]
     assert admit_deferred(plan, committed + need * 0.99, open_specs) == []  # stays deferred
     assert not impossible.planned
-    assert admit_deferred(plan, committed + need, open_specs) == ["impossible"]
+    # the planned experiments ran twice as fast as calibration said: half as much held back
+    for experiment in plan.experiments:
+        if experiment.planned:
+            experiment.measured_seconds, experiment.predicted_seconds = 1.0, 2.0
+    assert admit_deferred(plan, committed / 2 + need * 0.99, open_specs) == []
+    assert admit_deferred(plan, committed / 2 + need, open_specs) == ["impossible"]
     assert impossible.samples >= impossible.least and "admitted" in impossible.note
 
 

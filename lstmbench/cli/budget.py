@@ -39,6 +39,7 @@ from lstmbench.sweep.budget import (
     base_scale,
     calibration_spec,
     choose_lengths,
+    effective_run_seconds,
     eval_samples,
     evaluations,
     format_duration,
@@ -54,6 +55,7 @@ from lstmbench.sweep.budget import (
     pilot_lrs,
     plan_path,
     round_core_seconds,
+    run_cost,
     usable_core_seconds,
 )
 
@@ -160,10 +162,13 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
         run_pilot(plan, specs, store, options, executor, problems)
         save()
         for number in range(1, MAX_ROUNDS + 1):
+            still = {}
             if len(plan.rounds) < number:  # a resumed plan's allocated round goes on as it was
-                admit(plan, work, store, options, executor, clock, problems)
+                still = admit(plan, work, store, options, executor, clock, problems)
                 save()
-            trained = run_round(plan, number, work, store, options, executor, clock, problems)
+            trained = run_round(
+                plan, number, work, store, options, executor, clock, problems, still
+            )
             save()
             if not trained and number >= len(ROUND_SHARES):
                 break  # the shared rounds are over and what is left pays for no run more
@@ -176,7 +181,7 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
 
 def calibrate(plan: Plan, specs: dict, work: Work, options) -> None:
     """Time each experiment's configuration groups (estimate.py) and set its cost per run."""
-    from lstmbench.sweep.estimate import EstimateOptions, estimate_spec
+    from lstmbench.sweep.estimate import NOT_SPEED, EstimateOptions, estimate_spec
 
     started = time.monotonic()
     for name, spec in specs.items():
@@ -206,6 +211,14 @@ def calibrate(plan: Plan, specs: dict, work: Work, options) -> None:
             continue
         if spec.budget is not None:
             experiment.deviation = spec.budget.deviation
+        experiment.timings = [
+            {
+                "settings": {k: v for k, v in g.timed.to_dict().items() if k not in NOT_SPEED},
+                "train_sample": g.fused * plan.threads,
+                "eval_sample": g.eval_sample * plan.threads,
+            }
+            for g in estimate.groups
+        ]
         weights = [len(g.runs) for g in estimate.groups]
         experiment.cost = Cost(
             train_sample=float(np.average([g.fused for g in estimate.groups], weights=weights))
@@ -259,24 +272,30 @@ def _options_for(spec, options, pending: int = 0):
     return dataclasses.replace(options, data_path=data, pack=pack)
 
 
-def admit(plan: Plan, work: Work, store, options, executor, clock, problems: list) -> None:
-    """Plan the deferred experiments that now fit (admit_deferred), and train their pilots."""
+def admit(plan: Plan, work: Work, store, options, executor, clock, problems: list) -> dict:
+    """Plan the deferred experiments that now fit (admit_deferred), and train their pilots.
+    Returns the open claims of each experiment (open_experiments), for the round."""
     still = open_experiments(plan, work, store)
     left = clock.left(plan.budget) - REPORT_SECONDS
     admitted = admit_deferred(plan, round_core_seconds(plan, left), still)
     if admitted:
         print(f"at the measured speed {', '.join(admitted)} fit as well", flush=True)
         run_pilot(plan, work.specs, store, options, executor, problems)
+    return still
 
 
-def _train(name: str, source: dict, configs: list, spec, store, options, executor) -> int:
-    """Queue the runs in a sweep (those it holds are kept) and train the pending ones;
-    returns how many were pending."""
+def _train(
+    name: str, source: dict, configs: list, spec, store, options, executor, plan, experiment
+) -> None:
+    """Queue the runs in a sweep (those it holds are kept) and train the pending ones; their
+    wall time and calibration's prediction for them go to the experiment's speed."""
     from lstmbench.sweep.runner import execute, register
 
     pending = register(name, source, configs, store, _options_for(spec, options))
+    started = time.monotonic()
     execute(name, pending, store, _options_for(spec, options, len(pending)), executor)
-    return len(pending)
+    experiment.measured_seconds += (time.monotonic() - started) * plan.cores
+    experiment.predicted_seconds += sum(run_cost(experiment, c) for c in pending)
 
 
 def run_pilot(plan: Plan, specs: dict, store, options, executor, problems: list) -> None:
@@ -334,10 +353,9 @@ def _pilot_stage(
         return {}
     stage = "pilot" if lrs is None else "second stage of the pilot"
     print(f"{stage} of {spec.name}: {len(every)} runs", flush=True)
-    plan.pilot_predicted += len(every) * experiment.run_seconds
     source = {"name": sweep, "description": f"learning-rate pilot of {spec.name}"}
     try:
-        _train(sweep, source, every, spec, store, options, executor)
+        _train(sweep, source, every, spec, store, options, executor, plan, experiment)
     except UserError as error:
         problems.append(str(error))
         return None
@@ -345,25 +363,27 @@ def _pilot_stage(
     return {i: [runs[c.run_id] for c in group if c.run_id in runs] for i, group in configs.items()}
 
 
-def open_experiments(plan: Plan, work: Work, store) -> list[str]:
-    """The planned experiments with a claim not decided yet; their verdicts go in the plan."""
+def open_experiments(plan: Plan, work: Work, store) -> dict[str, int]:
+    """Each experiment with claims not decided yet, and how many; the verdicts go in the
+    plan."""
     findings = work.findings(store)
-    still = []
+    still = {}
     for experiment in plan.experiments:
         experiment.verdicts = {f.key: f.verdict for f in findings if f.sweep == experiment.spec}
-        if any(v not in DECIDED for v in experiment.verdicts.values()):
-            still.append(experiment.spec)
+        undecided = sum(v not in DECIDED for v in experiment.verdicts.values())
+        if undecided:
+            still[experiment.spec] = undecided
     return still
 
 
 def run_round(
-    plan: Plan, number: int, work: Work, store, options, executor, clock, problems
+    plan: Plan, number: int, work: Work, store, options, executor, clock, problems, still: dict
 ) -> bool:
-    """Allocate round `number` (unless a resumed plan has it) and train its runs; returns
-    whether it added any. The shared rounds take ROUND_SHARES of the time left, a top-up
-    round all of it; a top-up that pays for nothing is not kept."""
+    """Allocate round `number` (unless a resumed plan has it) among the open claims `still`
+    (open_experiments) and train its runs; returns whether it added any. The shared rounds
+    take ROUND_SHARES of the time left, a top-up round all of it; a top-up that pays for
+    nothing is not kept."""
     if len(plan.rounds) < number:
-        still = open_experiments(plan, work, store)
         left = clock.left(plan.budget) - REPORT_SECONDS
         shares = ROUND_SHARES[number - 1 :]
         share = shares[0] / sum(shares) if shares else 1.0
@@ -393,7 +413,9 @@ def run_round(
         ]
         print(f"round {number}, {spec.name}: {len(configs)} runs in all", flush=True)
         try:
-            _train(spec.name, spec.source, configs, spec, store, options, executor)
+            _train(
+                spec.name, spec.source, configs, spec, store, options, executor, plan, experiment
+            )
         except UserError as error:
             problems.append(str(error))
     round_.wall_seconds += time.monotonic() - started
@@ -418,7 +440,8 @@ def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:
                 f"{group.band[0]:.2g}-{group.band[1]:.2g} ({group.band_note})"
             )
     planned = {e.spec for e in plan.experiments if e.planned}
-    seconds = {e.spec: e.run_seconds for e in plan.experiments if e.planned}
+    # at the speed measured here: "compute at the measured speed"
+    seconds = {e.spec: effective_run_seconds(plan, e) for e in plan.experiments if e.planned}
     needs = format_needs([f for f in findings if f.sweep in planned], seconds)
     deferred = [f"{e.spec}: {e.note}" for e in plan.experiments if not e.planned]
     if deferred:

@@ -17,16 +17,17 @@ there are:
   compare groups each at its best (ExperimentPlan.refine), a second stage tries REFINE_POINTS
   more around each group's best. The main runs of a group draw their rate from the band the
   pilot found (see analysis/pilot.py);
-- rounds: the main budget is spent in ROUND_SHARES, as many runs in every group of every
-  open experiment; between rounds the verdicts are drawn again and experiments whose claims
-  are all decided get nothing more. Then top-up rounds take what is left until it pays for
-  no run more;
-- measured speed: once the pilot has run, its wall time against what calibration predicted
-  corrects every later step (speed_ratio), and again after each round: an experiment
-  deferred on calibration's word joins when it fits at the measured speed beside what the
-  open experiments still need (admit_deferred, before every round: experiments whose claims
-  are decided free their time), and rounds are sized at the speed shown, so the budget is
-  spent, not merely planned.
+- rounds: the main budget is spent in ROUND_SHARES. A round gives each open experiment its
+  least runs, then an equal share of the rest per claim still open (allocate_round), so
+  cheap experiments get many runs and no claim waits on the dearest; between rounds the
+  verdicts are drawn again and experiments whose claims are all decided get nothing more.
+  Then top-up rounds take what is left until it pays for no run more;
+- measured speed: once an experiment's pilot has run, its wall time against what
+  calibration predicted corrects that experiment's costs (cost_ratio), and again after each
+  round: an experiment deferred on calibration's word joins when it fits beside what the
+  open experiments still need at their measured speed (admit_deferred, before every round:
+  experiments whose claims are decided free their time), and rounds are sized at the speed
+  shown, so the budget is spent, not merely planned.
 
 Everything chosen is kept in a plan file beside the results database, so the same command
 resumes where it stopped: the runs of a group are drawn from a seed of their own, by index,
@@ -39,6 +40,7 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -309,6 +311,14 @@ class ExperimentPlan:
     # Its claims compare groups each at its best rate: the pilot refines every group's band
     # around its best rate in a second stage (analysis/pilot.py).
     refine: bool = False
+    # Calibration's configuration groups, each {"settings": its speed settings,
+    # "train_sample", "eval_sample"}: what one run of given settings costs (run_cost), where
+    # the average (cost) would mislead, as for a pilot of the smallest hidden size.
+    timings: list[dict] = field(default_factory=list)
+    # Core-seconds its pilot and rounds took here (wall time times cores) and what
+    # calibration predicted for the same runs: its own speed (cost_ratio).
+    measured_seconds: float = 0.0
+    predicted_seconds: float = 0.0
 
     @property
     def pilot_points(self) -> int:
@@ -322,6 +332,32 @@ class ExperimentPlan:
     @property
     def planned(self) -> bool:
         return self.samples > 0
+
+
+def run_cost(experiment: ExperimentPlan, config: RunConfig) -> float:
+    """Core-seconds of one run, at the timing of calibration's group nearest its settings
+    (the same names and choices, numbers nearest on a log scale); the experiment's average
+    cost where calibration kept no groups."""
+    if not experiment.timings:
+        return experiment.cost.run_seconds(config.samples)
+    values = config.to_dict()
+
+    def distance(timing: dict) -> float:
+        far = 0.0
+        for setting, timed in timing["settings"].items():
+            value = values.get(setting)
+            numbers = all(isinstance(v, (int, float)) and v > 0 for v in (value, timed))
+            if numbers and not isinstance(value, bool):
+                far += abs(math.log(value / timed))
+            elif value != timed:
+                far += 1e3  # another cell, direction or dataset: far from any number
+        return far
+
+    nearest = min(experiment.timings, key=distance)
+    cost = dataclasses.replace(
+        experiment.cost, train_sample=nearest["train_sample"], eval_sample=nearest["eval_sample"]
+    )
+    return cost.run_seconds(config.samples)
 
 
 @dataclass
@@ -349,7 +385,6 @@ class Plan:
     spent: float = 0.0  # wall seconds spent by this plan so far (over every invocation)
     calibration_seconds: float = 0.0
     pilot_seconds: float = 0.0
-    pilot_predicted: float = 0.0  # core-seconds calibration predicted for the pilots run
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -370,7 +405,9 @@ class Plan:
             groups = [GroupPlan(**g) for g in e["groups"]]
             experiments.append(ExperimentPlan(**{**e, "cost": cost, "groups": groups}))
         rounds = [Round(**r) for r in data["rounds"]]
-        return cls(**{**data, "experiments": experiments, "rounds": rounds})
+        known = {f.name for f in dataclasses.fields(cls)}  # an older plan's extra keys
+        kept = {k: v for k, v in data.items() if k in known}
+        return cls(**{**kept, "experiments": experiments, "rounds": rounds})
 
     def save(self, path: Path) -> None:
         """Write the plan atomically (a stopped run leaves the old plan or the new one)."""
@@ -414,23 +451,35 @@ def usable_core_seconds(plan: Plan, wall_seconds: float) -> float:
 
 
 def speed_ratio(plan: Plan) -> float | None:
-    """Wall core-seconds the pilots and finished rounds took per core-second calibration
-    predicted for them (idle cores at a phase's end included); None before either ran."""
-    done = [r for r in plan.rounds if r.done and r.added and r.wall_seconds > 0]
-    predicted = plan.pilot_predicted + sum(planned_core_seconds(plan, r) for r in done)
+    """Core-seconds the pilots and rounds took (idle cores at a phase's end included) per
+    core-second calibration predicted for the same runs; None before any ran."""
+    predicted = sum(e.predicted_seconds for e in plan.experiments)
     if not predicted:
         return None
-    wall = plan.pilot_seconds + sum(r.wall_seconds for r in done)
-    return wall * plan.cores / predicted
+    return sum(e.measured_seconds for e in plan.experiments) / predicted
+
+
+def cost_ratio(plan: Plan, experiment: ExperimentPlan) -> float:
+    """What an experiment's runs cost here per core-second calibration predicts: its own
+    speed once it has run; before, calibration's word, or slower where all that ran so far
+    was slower. Never faster on other experiments' showing: calibration times a few steps,
+    and how far that errs depends on the runs' size (small, fused runs beat it by far
+    more), so one experiment's speed does not carry over to another's."""
+    if experiment.predicted_seconds:
+        return experiment.measured_seconds / experiment.predicted_seconds
+    return max(1.0, speed_ratio(plan) or 1.0)
+
+
+def effective_run_seconds(plan: Plan, experiment: ExperimentPlan) -> float:
+    """Core-seconds one of an experiment's main runs takes here (cost_ratio)."""
+    return experiment.run_seconds * cost_ratio(plan, experiment)
 
 
 def round_core_seconds(plan: Plan, wall_seconds: float) -> float:
-    """Predicted core-seconds of runs that `wall_seconds` pays for: at calibration's word
-    times USABLE until the pilot has run, then at the speed the pilots and rounds showed."""
-    ratio = speed_ratio(plan)
-    if ratio is None:
-        return usable_core_seconds(plan, wall_seconds)
-    return max(0.0, wall_seconds) * plan.cores * MEASURED_USABLE / ratio
+    """Core-seconds of runs (effective_run_seconds) that `wall_seconds` pays for: USABLE of
+    the cores until anything has run, then MEASURED_USABLE (the costs are measured)."""
+    usable = USABLE if speed_ratio(plan) is None else MEASURED_USABLE
+    return max(0.0, wall_seconds) * plan.cores * usable
 
 
 def choose_lengths(plan: Plan, core_seconds: float) -> None:
@@ -485,15 +534,15 @@ def _planned_note(experiment: ExperimentPlan) -> str:
 
 def admit_deferred(plan: Plan, core_seconds: float, open_specs: list[str]) -> list[str]:
     """Plan deferred experiments at their least run length, cheapest per claim first, where
-    their needs fit in `core_seconds` (predicted, as round_core_seconds gives it) beside
+    their needs fit in `core_seconds` (as round_core_seconds gives it) beside
     what the open planned experiments (`open_specs`) still lack of their least main rounds.
-    Calibration times a few steps coarsely, so once the pilot has shown the real speed an
-    experiment deferred on calibration's word may fit after all; and once an experiment's
+    Calibration times a few steps coarsely, so once the planned experiments have shown
+    their real speed (cost_ratio) a deferred one may fit after all; and once an experiment's
     claims are all decided, the time it would have had goes to those deferred. Returns the
     names admitted."""
     least = len(ROUND_SHARES) * MIN_RUNS
     committed = sum(
-        max(0, least - g.runs) * e.run_seconds
+        max(0, least - g.runs) * effective_run_seconds(plan, e)
         for e in plan.experiments
         if e.planned and e.spec in open_specs
         for g in e.groups
@@ -501,7 +550,7 @@ def admit_deferred(plan: Plan, core_seconds: float, open_specs: list[str]) -> li
     deferred = [e for e in plan.experiments if not e.planned and e.cost is not None]
     admitted = []
     for experiment in sorted(deferred, key=lambda e: _cost(e, _rung(e.least)) / max(1, e.claims)):
-        need = _cost(experiment, _rung(experiment.least))
+        need = _cost(experiment, _rung(experiment.least)) * cost_ratio(plan, experiment)
         if committed + need <= core_seconds:
             committed += need
             experiment.samples = _rung(experiment.least)
@@ -541,43 +590,102 @@ def _runs_per_experiment(experiment: ExperimentPlan) -> int:
     return (experiment.pilot_points + len(ROUND_SHARES) * MIN_RUNS) * len(experiment.groups)
 
 
-def allocate_round(plan: Plan, number: int, core_seconds: float, open_specs: list[str]) -> Round:
-    """A round: as many new runs in every learning-rate group of every experiment still
-    open as `core_seconds` pay for. Experiments whose claims are all decided get nothing."""
-    chosen = [e for e in plan.experiments if e.planned and e.spec in open_specs]
+def allocate_round(
+    plan: Plan, number: int, core_seconds: float, open_claims: Mapping[str, int]
+) -> Round:
+    """A round of new runs for the planned experiments with claims still open (`open_claims`:
+    spec -> claims not decided yet); experiments whose claims are all decided get nothing.
+
+    Each first gets what it lacks of its least runs (MIN_RUNS per group a shared round).
+    What is left is split equally among the open claims, an experiment taking a share for
+    each claim it leaves open, spent as the same number of new runs in each of its groups;
+    so a cheap experiment (one group, short runs) gets many more runs than one of twelve
+    groups, rather than the same few. No experiment more than doubles its runs in a round:
+    claims are decided between rounds, and runs past a decision are wasted. What is left
+    after that goes to the next round. If the least runs do not fit, every open experiment
+    gets the same number of new runs a group, as many as the time pays for."""
+    chosen = [e for e in plan.experiments if e.planned and open_claims.get(e.spec, 0) > 0]
     round_ = Round(number, core_seconds, open_before=[e.spec for e in chosen])
-    per_run_of_each_group = sum(e.run_seconds * len(e.groups) for e in chosen)
-    per_group = int(core_seconds // per_run_of_each_group) if chosen else 0
-    for experiment in chosen if per_group > 0 else []:
-        round_.added[experiment.spec] = per_group
-        for group in experiment.groups:
-            group.runs += per_group
+    if not chosen:
+        return round_
+    # one run in each group
+    cost = {e.spec: effective_run_seconds(plan, e) * len(e.groups) for e in chosen}
+    have = {e.spec: min(g.runs for g in e.groups) for e in chosen}
+    target = MIN_RUNS * min(number, len(ROUND_SHARES))
+    added = {e.spec: max(0, target - have[e.spec]) for e in chosen}
+    rest = core_seconds - sum(added[s] * cost[s] for s in added)
+    if rest < 0:
+        per_group = int(core_seconds // sum(cost.values()))
+        added = {s: per_group for s in added}
+    else:
+        _share_by_claim(chosen, added, have, cost, open_claims, rest)
+    for experiment in chosen:
+        if added[experiment.spec] > 0:
+            round_.added[experiment.spec] = added[experiment.spec]
+            for group in experiment.groups:
+                group.runs += added[experiment.spec]
     return round_
 
 
+def _share_by_claim(chosen, added: dict, have: dict, cost: dict, open_claims, rest: float) -> None:
+    """Add to `added` (spec -> new runs a group) an equal share of `rest` core-seconds per
+    open claim, no experiment past twice the runs it had; a capped experiment's unspent
+    share is split again among the others."""
+    sharing = {e.spec for e in chosen}
+    while sharing and rest > 0:
+        per_claim = rest / sum(open_claims[s] for s in sharing)
+        capped = set()
+        for spec in sharing:
+            room = max(have[spec], MIN_RUNS) * 2 - have[spec] - added[spec]
+            if per_claim * open_claims[spec] >= room * cost[spec]:
+                capped.add(spec)
+        if not capped:
+            for spec in sharing:
+                added[spec] += int(per_claim * open_claims[spec] // cost[spec])
+            return
+        for spec in capped:
+            room = max(have[spec], MIN_RUNS) * 2 - have[spec] - added[spec]
+            added[spec] += max(0, room)
+            rest -= max(0, room) * cost[spec]
+        sharing -= capped
+
+
 def planned_core_seconds(plan: Plan, round_: Round) -> float:
-    """Core-seconds the runs a round added are estimated to take."""
+    """Core-seconds the runs a round added are estimated to take here."""
     return sum(
-        runs * len(plan.experiment(spec).groups) * plan.experiment(spec).run_seconds
+        runs
+        * len(plan.experiment(spec).groups)
+        * effective_run_seconds(plan, plan.experiment(spec))
         for spec, runs in round_.added.items()
     )
 
 
 def format_plan(plan: Plan) -> str:
-    """The plan as a table: per experiment run length, cost, groups, runs per round."""
+    """The plan as a table: per experiment run length, cost as calibrated and as measured
+    (its ratio), groups, runs per round."""
     lines = [
         f"budget {format_duration(plan.budget)} on {plan.workers} worker(s) of "
         f"{plan.threads} thread(s); calibration took {plan.calibration_seconds:.0f} s",
     ]
-    header = ("experiment", "samples/run", "core-s/run", "lr groups", "main runs/group", "note")
+    header = (
+        "experiment",
+        "samples/run",
+        "core-s/run",
+        "measured",
+        "lr groups",
+        "main runs/group",
+        "note",
+    )
     rows = []
     for e in plan.experiments:
         per_round = "+".join(str(r.added.get(e.spec, 0)) for r in plan.rounds) or "-"
+        measured = e.measured_seconds / e.predicted_seconds if e.predicted_seconds else None
         rows.append(
             (
                 e.spec,
                 f"{e.samples:,}" if e.planned else "-",
                 f"{e.run_seconds:.1f}" if e.planned else "-",
+                f"x{measured:.2f}" if measured is not None else "-",
                 str(len(e.groups)),
                 per_round,
                 e.note,

@@ -386,30 +386,30 @@ def is_generated(argument: str, cache: str | None = None) -> bool:
     return (dataset_directory(params, Path(cache) if cache else None) / "meta.json").is_file()
 
 
-def sample_lines(params: GenerationParams, count: int, split: str = "train") -> list[np.ndarray]:
-    """The first `count` normalized images of a split of a set, made in memory (the same
-    lines the whole set begins with)."""
+def first_lines(params: GenerationParams, count: int, split: str) -> list[tuple[str, np.ndarray]]:
+    """The first `count` lines of a split of a set, (text, normalized image) each, made in
+    memory: each line depends only on (seed, split, index), so these are exactly the lines
+    the whole set begins with."""
     fonts = params.font_paths()
     words = split_words(params.corpus_text())[split]
-    return [make_line(params, split, index, words, fonts)[2] for index in range(count)]
+    lines = (make_line(params, split, index, words, fonts) for index in range(count))
+    return [(text, image) for text, _, image in lines]
+
+
+def sample_lines(params: GenerationParams, count: int, split: str = "train") -> list[np.ndarray]:
+    """The first `count` normalized images of a split of a set (first_lines)."""
+    return [image for _, image in first_lines(params, count, split)]
 
 
 def sample_uw3like(argument: str, train_lines: int, test_lines: int):
-    """(train, test): the first lines of each split of `uw3like:SIZE[:SEED]`, made in memory.
-
-    Each line depends only on (seed, split, index), so these are exactly the lines the whole
-    set begins with: a fair sample of its widths without writing all of it (the full set
-    takes many minutes to make).
-    """
+    """(train, test): the first lines of each split of `uw3like:SIZE[:SEED]` (first_lines),
+    a fair sample of its widths without writing all of it (the full set takes many minutes
+    to make)."""
     params = parse_argument(argument)
     preset = params.preset()
-    fonts = params.font_paths()
-    words = split_words(params.corpus_text())
     sets = []
     for split, count in (("train", train_lines), ("test", test_lines)):
         count = max(1, min(count, getattr(preset, split)))
-        lines = [make_line(params, split, index, words[split], fonts) for index in range(count)]
-        texts = [text for text, _, _ in lines]
-        images = [image for _, _, image in lines]
-        sets.append(LineDataset(images, texts, Codec.from_texts(texts)))
+        texts, images = zip(*first_lines(params, count, split), strict=True)
+        sets.append(LineDataset(list(images), list(texts), Codec.from_texts(texts)))
     return train_test_sets(sets[0], sets[1], 0, 0, params.characters())
