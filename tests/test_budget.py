@@ -489,12 +489,17 @@ def test_the_same_command_resumes_and_trains_nothing_twice(tmp_path, mnist_dir, 
         first = connection.execute("SELECT run_id, finished FROM runs ORDER BY run_id").fetchall()
     assert len(first) >= PILOT_POINTS
     [experiment] = plan["experiments"]
+    # its own speed measured: what its runs took against calibration's timing of them
+    assert experiment["measured_seconds"] > 0 and experiment["predicted_seconds"] > 0
     # lr_hidden's claims are about how the error changes with the rate: no second stage
     assert not experiment["refine"] and all(
         len(g["pilot"]) == PILOT_POINTS for g in experiment["groups"]
     )
     report = (tmp_path / "report" / "report.md").read_text()
     assert "## Learning-rate pilot" in report and "## Runs needed" in report
+    [row] = [line for line in report.splitlines() if line.startswith("lr_hidden  ")]
+    ratio = experiment["measured_seconds"] / experiment["predicted_seconds"]
+    assert f"x{ratio:.2f}" in row  # the plan table's measured column
 
     assert main(command) == 0
     assert "resuming the plan" in capsys.readouterr().out
