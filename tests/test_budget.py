@@ -207,6 +207,12 @@ def test_no_experiment_more_than_doubles_in_a_round_and_its_rest_goes_to_the_oth
     plan, each = twin_plan(8, 8)
     round_ = allocate_round(plan, 3, 40 * each, {"a": 1, "b": 1})
     assert round_.added == {"a": 8, "b": 8}  # the rest waits for the verdicts
+    # a share too small for a run in each group of its (dear) experiment goes to the others
+    plan, each = twin_plan(8, 8)
+    # ten times the cost of a run in each group
+    plan.experiment("b").groups = [GroupPlan({"g": i}, f"g={i}", runs=8) for i in range(20)]
+    round_ = allocate_round(plan, 3, 6 * each, {"a": 1, "b": 1})
+    assert round_.added == {"a": 6}
     # the least runs not affordable: the same few runs in every group, as the time pays
     plan, each = twin_plan(0, 0)
     round_ = allocate_round(plan, 1, 3 * each, {"a": 1, "b": 1})

@@ -601,8 +601,9 @@ def allocate_round(
     each claim it leaves open, spent as the same number of new runs in each of its groups;
     so a cheap experiment (one group, short runs) gets many more runs than one of twelve
     groups, rather than the same few. No experiment more than doubles its runs in a round:
-    claims are decided between rounds, and runs past a decision are wasted. What is left
-    after that goes to the next round. If the least runs do not fit, every open experiment
+    claims are decided between rounds, and runs past a decision are wasted. A share that
+    cannot pay for a run in each of its experiment's groups goes to the other claims. What
+    is left after that goes to the next round. If the least runs do not fit, every open experiment
     gets the same number of new runs a group, as many as the time pays for."""
     chosen = [e for e in plan.experiments if e.planned and open_claims.get(e.spec, 0) > 0]
     round_ = Round(number, core_seconds, open_before=[e.spec for e in chosen])
@@ -630,7 +631,8 @@ def allocate_round(
 def _share_by_claim(chosen, added: dict, have: dict, cost: dict, open_claims, rest: float) -> None:
     """Add to `added` (spec -> new runs a group) an equal share of `rest` core-seconds per
     open claim, no experiment past twice the runs it had; a capped experiment's unspent
-    share is split again among the others."""
+    share, and a share too small to pay for a run in each of its experiment's groups, is
+    split again among the others."""
     sharing = {e.spec for e in chosen}
     while sharing and rest > 0:
         per_claim = rest / sum(open_claims[s] for s in sharing)
@@ -640,6 +642,10 @@ def _share_by_claim(chosen, added: dict, have: dict, cost: dict, open_claims, re
             if per_claim * open_claims[spec] >= room * cost[spec]:
                 capped.add(spec)
         if not capped:
+            short = {spec for spec in sharing if per_claim * open_claims[spec] < cost[spec]}
+            if short and short != sharing:
+                sharing -= short  # shares that buy no run in each group go to the others
+                continue
             for spec in sharing:
                 added[spec] += int(per_claim * open_claims[spec] // cost[spec])
             return
