@@ -40,7 +40,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -321,6 +321,12 @@ class ExperimentPlan:
     predicted_seconds: float = 0.0
 
     @property
+    def measured_ratio(self) -> float | None:
+        """Core-seconds its runs took here per core-second calibration predicted for them;
+        None before any ran."""
+        return self.measured_seconds / self.predicted_seconds if self.predicted_seconds else None
+
+    @property
     def pilot_points(self) -> int:
         """Pilot runs per group at most, both stages."""
         return PILOT_POINTS + (REFINE_POINTS if self.refine else 0)
@@ -465,8 +471,8 @@ def cost_ratio(plan: Plan, experiment: ExperimentPlan) -> float:
     was slower. Never faster on other experiments' showing: calibration times a few steps,
     and how far that errs depends on the runs' size (small, fused runs beat it by far
     more), so one experiment's speed does not carry over to another's."""
-    if experiment.predicted_seconds:
-        return experiment.measured_seconds / experiment.predicted_seconds
+    if experiment.measured_ratio is not None:
+        return experiment.measured_ratio
     return max(1.0, speed_ratio(plan) or 1.0)
 
 
@@ -478,8 +484,9 @@ def effective_run_seconds(plan: Plan, experiment: ExperimentPlan) -> float:
 def round_core_seconds(plan: Plan, wall_seconds: float) -> float:
     """Core-seconds of runs (effective_run_seconds) that `wall_seconds` pays for: USABLE of
     the cores until anything has run, then MEASURED_USABLE (the costs are measured)."""
-    usable = USABLE if speed_ratio(plan) is None else MEASURED_USABLE
-    return max(0.0, wall_seconds) * plan.cores * usable
+    if speed_ratio(plan) is None:
+        return usable_core_seconds(plan, wall_seconds)
+    return max(0.0, wall_seconds) * plan.cores * MEASURED_USABLE
 
 
 def choose_lengths(plan: Plan, core_seconds: float) -> None:
@@ -532,7 +539,7 @@ def _planned_note(experiment: ExperimentPlan) -> str:
     )
 
 
-def admit_deferred(plan: Plan, core_seconds: float, open_specs: list[str]) -> list[str]:
+def admit_deferred(plan: Plan, core_seconds: float, open_specs: Container[str]) -> list[str]:
     """Plan deferred experiments at their least run length, cheapest per claim first, where
     their needs fit in `core_seconds` (as round_core_seconds gives it) beside
     what the open planned experiments (`open_specs`) still lack of their least main rounds.
@@ -603,8 +610,8 @@ def allocate_round(
     groups, rather than the same few. No experiment more than doubles its runs in a round:
     claims are decided between rounds, and runs past a decision are wasted. A share that
     cannot pay for a run in each of its experiment's groups goes to the other claims. What
-    is left after that goes to the next round. If the least runs do not fit, every open experiment
-    gets the same number of new runs a group, as many as the time pays for."""
+    is left after that goes to the next round. If the least runs do not fit, every open
+    experiment gets the same number of new runs a group, as many as the time pays for."""
     chosen = [e for e in plan.experiments if e.planned and open_claims.get(e.spec, 0) > 0]
     round_ = Round(number, core_seconds, open_before=[e.spec for e in chosen])
     if not chosen:
@@ -633,14 +640,14 @@ def _share_by_claim(chosen, added: dict, have: dict, cost: dict, open_claims, re
     open claim, no experiment past twice the runs it had; a capped experiment's unspent
     share, and a share too small to pay for a run in each of its experiment's groups, is
     split again among the others."""
+
+    def room(spec: str) -> int:  # new runs a group it may still take: doubling at most
+        return max(0, max(have[spec], MIN_RUNS) * 2 - have[spec] - added[spec])
+
     sharing = {e.spec for e in chosen}
     while sharing and rest > 0:
         per_claim = rest / sum(open_claims[s] for s in sharing)
-        capped = set()
-        for spec in sharing:
-            room = max(have[spec], MIN_RUNS) * 2 - have[spec] - added[spec]
-            if per_claim * open_claims[spec] >= room * cost[spec]:
-                capped.add(spec)
+        capped = {s for s in sharing if per_claim * open_claims[s] >= room(s) * cost[s]}
         if not capped:
             short = {spec for spec in sharing if per_claim * open_claims[spec] < cost[spec]}
             if short and short != sharing:
@@ -650,9 +657,8 @@ def _share_by_claim(chosen, added: dict, have: dict, cost: dict, open_claims, re
                 added[spec] += int(per_claim * open_claims[spec] // cost[spec])
             return
         for spec in capped:
-            room = max(have[spec], MIN_RUNS) * 2 - have[spec] - added[spec]
-            added[spec] += max(0, room)
-            rest -= max(0, room) * cost[spec]
+            rest -= room(spec) * cost[spec]
+            added[spec] += room(spec)
         sharing -= capped
 
 
@@ -685,7 +691,7 @@ def format_plan(plan: Plan) -> str:
     rows = []
     for e in plan.experiments:
         per_round = "+".join(str(r.added.get(e.spec, 0)) for r in plan.rounds) or "-"
-        measured = e.measured_seconds / e.predicted_seconds if e.predicted_seconds else None
+        measured = e.measured_ratio
         rows.append(
             (
                 e.spec,
