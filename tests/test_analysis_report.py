@@ -10,9 +10,10 @@ import pytest
 
 from lstmbench.analysis import paper
 from lstmbench.analysis import report as report_module
+from lstmbench.analysis.figures_mnist import fig_lr_hidden
 from lstmbench.analysis.figures_types import fig_types_mnist, type_order
 from lstmbench.analysis.findings import VERDICTS
-from lstmbench.analysis.runs import MissingData, learned, measured
+from lstmbench.analysis.runs import MissingData, diverged, learned, measured, not_diverged
 from lstmbench.cli.main import main
 from lstmbench.sweep.store import ResultsStore
 
@@ -200,3 +201,16 @@ def test_compare_refuses_an_unknown_cell(tmp_path, capsys):
     assert main(["compare", "--cell", "NOSUCHCELL", "--db", str(tmp_path / "x.db")]) == 2
     err = capsys.readouterr().err
     assert "NOSUCHCELL" in err and "Traceback" not in err
+
+
+def test_figures_draw_runs_stopped_at_chance_as_runs_that_did_not_learn(tmp_path):
+    """A run the loop stopped at chance has status "diverged" but did not blow up: it is a
+    dot at its error, not a red cross, and the caption counts it as not learned."""
+    base = {"lr": 1e-2, "hidden": 25, "dataset": "mnist", "sweep": "lr_hidden", "scale": "t"}
+    learned_run = {**base, "best_error": 0.05, "status": "done", "reason": ""}
+    at_chance = {**base, "best_error": 0.9, "status": "diverged", "reason": "stuck at chance"}
+    blown = {**base, "best_error": float("nan"), "status": "diverged", "reason": "loss nan"}
+    runs = [learned_run, at_chance, blown]
+    assert not_diverged(runs) == [learned_run, at_chance] and diverged(runs) == [blown]
+    figure = fig_lr_hidden(runs, tmp_path)
+    assert "3 runs: 1 of 3 learned, 1 did not learn, 1 diverged." in figure.caption

@@ -13,7 +13,14 @@ from lstmbench.analysis import findings as F
 from lstmbench.analysis import paper
 from lstmbench.analysis.importance import importance
 from lstmbench.analysis.report import write_report
-from lstmbench.analysis.runs import DIVERGED, LEARNED, NOT_LEARNED, outcome, outcome_counts
+from lstmbench.analysis.runs import (
+    DIVERGED,
+    LEARNED,
+    NOT_LEARNED,
+    outcome,
+    outcome_counts,
+    pilot_sweep_name,
+)
 from lstmbench.analysis.stats import (
     bootstrap_ci,
     censored_kendall,
@@ -27,6 +34,7 @@ from lstmbench.analysis.stats import (
     not_lower_p,
     permutation_p,
     stratified_resample,
+    van_elteren,
 )
 from lstmbench.sweep.store import ResultsStore
 from lstmbench.training.config import RunConfig
@@ -40,6 +48,33 @@ def test_holm_matches_the_textbook_procedure():
     # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone: 0.06
     assert holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def closed_testing_p(p: list[float], pairs: list) -> list[float]:
+    """Adjusted p-values by closed testing with Bonferroni local tests, over every
+    intersection of null hypotheses that can be true together (at most one per pair): a test
+    is rejected at level a when every such intersection holding it has min p <= a / size."""
+    adjusted = [0.0] * len(p)
+    for size in range(1, len(p) + 1):
+        for chosen in itertools.combinations(range(len(p)), size):
+            if len({pairs[k] for k in chosen}) < size:
+                continue  # two nulls of one pair cannot both be true
+            local = min(1.0, size * min(p[k] for k in chosen))
+            for k in chosen:
+                adjusted[k] = max(adjusted[k], local)
+    return adjusted
+
+
+def test_holm_over_pairs_is_closed_testing_of_the_nulls_that_can_be_true_together():
+    rng = np.random.default_rng(25)
+    for _ in range(300):
+        pairs = [k for k in range(int(rng.integers(1, 5))) for _ in range(int(rng.integers(1, 3)))]
+        p = rng.uniform(0, 0.2, len(pairs)).tolist()
+        assert holm(p, pairs) == pytest.approx(closed_testing_p(p, pairs))
+        assert holm(p, list(range(len(p)))) == pytest.approx(holm(p))
+    # one comparison's difference and equivalence tests: each at the full level
+    assert holm([0.03, 0.4], ["A vs B", "A vs B"]) == pytest.approx([0.03, 0.4])
+    assert holm([0.03, 0.4]) == pytest.approx([0.06, 0.4])
 
 
 def test_cliffs_delta_counts_pairs():
@@ -115,6 +150,114 @@ def test_hodges_lehmann_is_the_median_of_pairwise_differences_failures_tying():
             slow.append(0.0 if x == y == np.inf else x - y)
     assert hodges_lehmann(a, b) == float(np.median(slow))
     assert hodges_lehmann(np.array([1.0, 2.0]), np.array([0.0, 0.5])) == 1.25
+
+
+def exact_van_elteren_p(a, b, strata_a, strata_b, alternative: str) -> float:
+    """The permutation p-value of van Elteren's statistic (rank sums of a, each stratum's
+    weighted 1 / (n + 1)), by enumerating every split within every stratum at once."""
+    splits_by_stratum = []
+    for label in sorted(set(strata_a)):
+        x, y = a[strata_a == label], b[strata_b == label]
+        pooled = np.concatenate([x, y])
+        ranks = stats.rankdata(pooled) / (len(pooled) + 1)
+        observed_part = ranks[: len(x)].sum()
+        parts = [ranks[list(c)].sum() for c in itertools.combinations(range(len(pooled)), len(x))]
+        splits_by_stratum.append((observed_part, parts))
+    observed = sum(o for o, _ in splits_by_stratum)
+    totals = np.array([sum(c) for c in itertools.product(*(p for _, p in splits_by_stratum))])
+    if alternative == "greater":
+        return float(np.mean(totals >= observed - 1e-9))
+    return float(np.mean(totals <= observed + 1e-9))
+
+
+def test_van_elteren_matches_an_exact_count_of_splits_within_strata():
+    rng = np.random.default_rng(21)
+    a = np.concatenate([rng.normal(0.4, 1, 6), rng.normal(3.4, 1, 5)])
+    b = np.concatenate([rng.normal(0, 1, 6), rng.normal(3, 1, 6)])
+    a[[0, 7]], b[[1, 2, 8]] = np.inf, np.inf  # failures, tied among themselves
+    strata_a, strata_b = np.repeat(["x", "y"], [6, 5]), np.repeat(["x", "y"], [6, 6])
+    for alternative in ("greater", "less"):
+        exact = exact_van_elteren_p(a, b, strata_a, strata_b, alternative)
+        assert van_elteren(a, b, (strata_a, strata_b), alternative) == pytest.approx(
+            exact, abs=0.03
+        )
+
+
+def test_van_elteren_in_one_stratum_is_mann_whitney_and_strata_of_one_group_are_left_out():
+    rng = np.random.default_rng(22)
+    a, b = rng.normal(0.5, 1, 9), rng.normal(0, 1, 12)
+    a[:3], b[:2] = np.inf, np.inf
+    one = (np.zeros(9), np.zeros(12))
+    for alternative in ("two-sided", "greater", "less"):
+        plain = stats.mannwhitneyu(
+            a, b, alternative=alternative, method="asymptotic", use_continuity=False
+        ).pvalue
+        assert van_elteren(a, b, one, alternative) == pytest.approx(plain, rel=1e-9)
+    # a stratum only group a has values in holds nothing to compare with
+    extra = (np.concatenate([np.zeros(9), np.ones(4)]), np.zeros(12))
+    with_extra = np.concatenate([a, rng.normal(-5, 1, 4)])
+    assert van_elteren(with_extra, b, extra) == pytest.approx(van_elteren(a, b, one), rel=1e-9)
+    assert van_elteren(np.ones(4), np.ones(4), (np.zeros(4), np.zeros(4))) == 1.0  # all tied
+
+
+def test_stratified_cliffs_delta_and_shift_weigh_pairs_within_strata():
+    rng = np.random.default_rng(23)
+    a, b = rng.normal(0, 1, 12), rng.normal(0.3, 1, 9)
+    strata_a = np.array(list("xxxxxyyyzzzz"))
+    strata_b = np.array(list("xxxyyyyyw"))  # z: a only, w: b only, left out of both
+    slow_total = slow_weight = 0.0
+    differences = []
+    for label in "xy":
+        x, y = a[strata_a == label], b[strata_b == label]
+        pairs = [(u, v) for u in x for v in y]
+        weight = len(pairs) / (len(x) + len(y) + 1)
+        slow_total += weight * sum(int(u > v) - int(u < v) for u, v in pairs) / len(pairs)
+        slow_weight += weight
+        differences += [u - v for u, v in pairs]
+    delta = cliffs_delta(a, b, (strata_a, strata_b))
+    assert delta == pytest.approx(slow_total / slow_weight)
+    assert hodges_lehmann(a, b, (strata_a, strata_b)) == pytest.approx(np.median(differences))
+    # the direction is the side of van Elteren's statistic
+    below = van_elteren(a, b, (strata_a, strata_b), "less") < 0.5
+    assert below == (delta < 0)
+
+
+def test_comparing_within_strata_decides_what_pooling_blurs():
+    """Half of each group's runs sit in a stratum where every run fails (an output layer that
+    never learns): pooled, those ties and the cross-stratum pairs drown a clear difference in
+    the other stratum; compared within strata, it is decided."""
+    rng = np.random.default_rng(24)
+    n = 8
+    a = np.concatenate([rng.normal(-1.3, 0.1, n), np.full(n, np.inf)])
+    b = np.concatenate([rng.normal(-1.1, 0.1, n), np.full(n, np.inf)])
+    strata = (np.repeat(["softmax", "logistic"], n), np.repeat(["softmax", "logistic"], n))
+    pooled = compare_groups(a, b, 0.1)
+    within = compare_groups(a, b, 0.1, strata=strata)
+    assert pooled.p > 0.05 > within.p
+    assert within.cliffs_delta < 0 and within.cliffs_delta < pooled.cliffs_delta
+    # the shift is a median over pairs, half of them two failures tied: it reads 0, and the
+    # findings give the ratio among runs that learned beside it
+    assert within.shift == 0.0
+
+
+def test_runs_are_compared_within_a_setting_only_where_none_is_left_out():
+    def runs(cell: str, outputs: list[str], hiddens: list[int]) -> list[dict]:
+        return [
+            {"cell": cell, "output": o, "hidden": h} for o, h in zip(outputs, hiddens, strict=True)
+        ]
+
+    grid = runs("A", ["s", "l"] * 3, [25, 25, 100, 100, 25, 100])
+    other = runs("B", ["l", "s"] * 3, [100, 25, 25, 100, 100, 25])
+    strata, names = F.strata_of(grid, other, ("output", "hidden"))
+    assert names == "output layer and hidden size"
+    assert list(strata[0]) == ["s/25", "l/25", "s/100", "l/100", "s/25", "l/100"]
+    # drawn hidden sizes never meet the other group's: hidden is not used, output still is
+    drawn = runs("B", ["l", "s"] * 3, [31, 47, 58, 77, 90, 41])
+    assert F.strata_of(grid, drawn, ("output", "hidden"))[1] == "output layer"
+    # an output only one group has, or one value for everybody: no strata at all
+    one_sided = runs("B", ["s"] * 6, [25] * 6)
+    assert F.strata_of(grid, one_sided, ("output",)) == (None, "")
+    assert F.strata_of(one_sided, one_sided, ("output", "hidden")) == (None, "")
 
 
 def test_with_many_failures_the_ratio_among_runs_that_learned_is_given_too():
@@ -440,6 +583,44 @@ def test_nonlinearities_one_type_better_one_worse_is_contradicted(store):
     finding = verdict_of(store, "nonlinearities")
     assert finding.verdict == F.CONTRADICTED, finding.evidence
     assert "decided against the claim: LSTM/NPLSTM higher error than RELU2LSTM" in finding.evidence
+
+
+def test_peepholes_are_compared_within_each_output_layer(store):
+    """Logistic runs never learn (as at short budgets on MNIST): compared within each output
+    layer, LSTM's lower error among the softmax runs decides the claim against; pooled over
+    both layers, the tied failures and the pairs across layers leave it open."""
+    rng = np.random.default_rng(6)
+    rows = []
+    for cell, median in (("LSTM", 0.03), ("NPLSTM", 0.045)):
+        rows += [
+            {"cell": cell, "output": "softmax", "best_error": e}
+            for e in lognormal(rng, median, 8, 0.2)
+        ]
+        rows += [{"cell": cell, "output": "logistic", **NEVER} for _ in range(8)]
+    add_runs(store, "cell_types_mnist", rows)
+    finding = verdict_of(store, "peepholes_mnist")
+    assert finding.verdict == F.CONTRADICTED, finding.evidence
+    assert "LSTM lower error than NPLSTM" in finding.evidence
+    assert "compared within each output layer" in finding.evidence
+    assert "(van Elteren: Mann-Whitney within output layer)" in finding.evidence
+    runs = paper.read_experiments(store)["cell_types_mnist"]
+    lstm, nplstm = F.by_field(runs, cell="LSTM"), F.by_field(runs, cell="NPLSTM")
+    pooled = compare_groups(F.scores(lstm), F.scores(nplstm), F.EQUIVALENCE)
+    assert pooled.p > 0.05
+
+
+def test_a_pilot_is_data_only_for_claims_about_how_the_error_changes_with_the_rate(store):
+    """lr_hidden's claim reads how the error changes with the rate, and its pilot trains the
+    same runs at rates across the range: they count. cell_types_mnist compares types each at
+    its best rate: pilot rates far from a type's best would count as its failures."""
+    rows = [{"lr": lr, "best_error": 0.05} for lr in (1e-3, 3e-3, 1e-2)]
+    add_runs(store, "lr_hidden", rows)
+    add_runs(store, pilot_sweep_name("lr_hidden"), rows[:2])
+    add_runs(store, "cell_types_mnist", [{"cell": "LSTM", "best_error": 0.05}])
+    add_runs(store, pilot_sweep_name("cell_types_mnist"), [{"cell": "LSTM", **NEVER}] * 5)
+    data = paper.read_experiments(store)
+    assert len(data["lr_hidden"]) == 5
+    assert [r["sweep"] for r in data["cell_types_mnist"]] == ["cell_types_mnist"]
 
 
 def test_verdicts_are_the_four_words():

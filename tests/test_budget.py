@@ -12,8 +12,8 @@ from scipy import stats
 
 from lstmbench.analysis.findings import Check, check_output_alike, evaluate_findings
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
-from lstmbench.analysis.power import difference_n, margin_n, runs_needed
-from lstmbench.analysis.stats import equivalence_p, mann_whitney
+from lstmbench.analysis.power import difference_n, margin_n, mean_difference, runs_needed
+from lstmbench.analysis.stats import equivalence_p, mann_whitney, van_elteren
 from lstmbench.cli.budget import paper_work, report_sections
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
@@ -464,6 +464,41 @@ def test_equivalence_size_gives_the_power_asked():
 
     assert simulated_power(within, n, repeats=400) == pytest.approx(0.8, abs=0.08)
     assert margin_n(margin, sd, margin, 0.05, tost=True) == math.inf  # at the margin: never
+
+
+def test_difference_size_within_strata_gives_the_power_asked():
+    """Two strata far apart (an output layer that moves every error): Noether's size from the
+    stratified Cliff's delta, spread evenly over the strata, gives van Elteren's test the
+    power asked."""
+    shift, offset = 0.8, 3.0
+    delta = 2 * stats.norm.cdf(shift / math.sqrt(2)) - 1
+    n = 2 * math.ceil(difference_n(delta, alpha=0.05, power=0.8) / 2)
+    labels = np.repeat(["x", "y"], n // 2)
+
+    def significant(rng, n):
+        a = rng.normal(0, 1, n) + np.repeat([0, offset], n // 2)
+        b = rng.normal(shift, 1, n) + np.repeat([0, offset], n // 2)
+        return van_elteren(a, b, (labels, labels)) < 0.05
+
+    assert simulated_power(significant, n) == pytest.approx(0.8, abs=0.06)
+
+
+def test_margin_sizes_read_the_difference_and_spread_within_strata():
+    rng = np.random.default_rng(7)
+    a = np.concatenate([rng.normal(0, 0.1, 5), rng.normal(1, 0.2, 4), [np.inf]])
+    b = np.concatenate([rng.normal(0.05, 0.1, 6), rng.normal(1.05, 0.2, 3)])
+    strata = (np.repeat(["x", "y", "y"], [5, 4, 1]), np.repeat(["x", "y"], [6, 3]))
+    d, sd = mean_difference(a, b, strata)
+    # slow: each stratum's mean difference weighted n_a n_b / (n_a + n_b); the spread pooled
+    # about each stratum's and group's own mean
+    parts = [(a[:5], b[:6]), (a[5:9], b[6:])]
+    weights = [len(x) * len(y) / (len(x) + len(y)) for x, y in parts]
+    slow_d = sum(w * (x.mean() - y.mean()) for w, (x, y) in zip(weights, parts, strict=True))
+    assert d == pytest.approx(slow_d / sum(weights))
+    squares = sum(((v - v.mean()) ** 2).sum() for pair in parts for v in pair)
+    assert sd == pytest.approx(math.sqrt(squares / ((5 - 1) + (6 - 1) + (4 - 1) + (3 - 1))))
+    _, pooled_sd = mean_difference(a, b, None)  # across strata: the offset inflates it
+    assert pooled_sd > 2 * sd
 
 
 # -- resuming, on real MNIST ----------------------------------------------------------------

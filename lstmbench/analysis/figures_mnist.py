@@ -18,7 +18,7 @@ from lstmbench.analysis.plotting import (
     save,
     scatter_by_error,
 )
-from lstmbench.analysis.runs import TooFewRuns, converged, learned, measured
+from lstmbench.analysis.runs import TooFewRuns, diverged, learned, measured, not_diverged
 from lstmbench.analysis.stats import best_values_by_group, group_values
 
 BEST_ROWS = 10
@@ -26,7 +26,7 @@ BEST_ROWS = 10
 
 def fig_lr_hidden(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 2: best test error (colour) over learning rate x hidden size."""
-    ok, bad = converged(runs), [r for r in runs if r["status"] == "diverged"]
+    ok, bad = not_diverged(runs), diverged(runs)
     if not ok:
         raise TooFewRuns("every run diverged")
     fig, (ax,) = new_figure(7, 4.8)
@@ -95,7 +95,7 @@ def fig_best_runs(runs: list[dict], out_dir: Path) -> Figure:
 
 def fig_batch_momentum(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 4: best test error against batch size and against momentum (colour: learning rate)."""
-    ok = converged(runs)
+    ok = not_diverged(runs)
     if not ok:
         raise TooFewRuns("every run diverged")
     fig, axes = new_figure(10, 4.3, columns=2)
@@ -112,14 +112,15 @@ def fig_batch_momentum(runs: list[dict], out_dir: Path) -> Figure:
         ax.set(xscale=scale, yscale="log", xlabel=label, ylabel="best test error (fraction)")
         ax.legend(loc="upper right", fontsize=8)
     fig.colorbar(points, ax=axes, label="learning rate")
-    caption = caption_counts(runs) + " Converged runs only; colour is the learning rate."
+    caption = caption_counts(runs) + " Runs that did not diverge; colour is the learning rate."
     return save(fig, out_dir, "fig4", "Fig. 4: MNIST error vs batch size and momentum", caption)
 
 
 def best_lr_by_momentum(runs: list[dict], only_learned: bool = True) -> dict[float, float]:
     """Momentum (or, when drawn at random, its bin's median) -> best learning rate: the
-    geometric mean over the best fifth of that momentum's runs that learned (or converged)."""
-    ok = learned(runs) if only_learned else converged(runs)
+    geometric mean over the best fifth of that momentum's runs that learned (or did not
+    diverge)."""
+    ok = learned(runs) if only_learned else not_diverged(runs)
     if not ok:
         return {}
     best = best_values_by_group(
@@ -137,20 +138,20 @@ def fig_lr_momentum(runs: list[dict], out_dir: Path) -> Figure:
         best = best_lr_by_momentum(runs, only_learned=False)
         note = " No run learned, so these best rates say little."
     if len(best) < 2:
-        raise TooFewRuns("needs converged runs at two momenta or more")
+        raise TooFewRuns("needs runs that did not diverge at two momenta or more")
     momenta = np.array(sorted(best))
     rates = np.array([best[m] for m in momenta])
     # lr/(1-m) constant: the geometric-mean constant through the measured points.
     constant = float(np.exp(np.mean(np.log(rates / (1 - momenta)))))
     line = np.linspace(momenta.min(), momenta.max(), 100)
     fig, (ax,) = new_figure(6.5, 4.5)
-    ok = converged(runs)
+    ok = not_diverged(runs)
     ax.scatter(
         [r["momentum"] for r in ok],
         [r["lr"] for r in ok],
         c="lightgrey",
         s=12,
-        label="converged runs",
+        label="runs that did not diverge",
     )
     ax.plot(momenta, rates, "o", color="C3", ms=8, label="best learning rate per momentum")
     ax.plot(line, constant * (1 - line), "--", color="k", label=f"{constant:.3g} x (1 - momentum)")

@@ -18,7 +18,14 @@ from lstmbench.analysis.plotting import (
     save,
     scatter_by_error,
 )
-from lstmbench.analysis.runs import TooFewRuns, compared_cells, measured, type_label
+from lstmbench.analysis.runs import (
+    TooFewRuns,
+    compared_cells,
+    diverged,
+    measured,
+    not_diverged,
+    type_label,
+)
 
 OUTPUT_ORDER = {"logistic": 0, "softmax": 1}
 
@@ -83,8 +90,7 @@ def fig_types_lr(runs: list[dict], out_dir: Path) -> Figure:
     """Fig. 8: error (colour) by cell type and learning rate on MNIST; crosses diverged."""
     order = type_order(runs)
     position = {label: k for k, label in enumerate(order)}
-    ok = [r for r in measured(runs) if r["status"] == "done"]
-    bad = [r for r in runs if r not in ok]
+    ok, bad = not_diverged(runs), diverged(runs)
     fig, (ax,) = new_figure(9, 5)
     scatter_by_error(
         fig,

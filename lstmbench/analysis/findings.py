@@ -14,13 +14,18 @@ evidence line counts the outcomes:
 
 Errors are compared on a log10 scale, so a shift is a ratio of errors. A difference is a
 two-sided Mann-Whitney test, its direction the side of the same U statistic (Cliff's delta).
+A claim about one setting compares runs within the other settings its experiment crosses it
+with (cell types within each output layer, outputs within each cell type, architectures
+within each hidden size: van Elteren's stratified test, see strata_of), so an output layer
+on which nothing learns does not blur a comparison of cell types.
 An equivalence is two one-sided shifted Mann-Whitney tests (TOST) within EQUIVALENCE (x1.25
 either way); for the 1/(1-momentum) scaling, the slope within SLOPE_MARGIN of 1. Each claim
 is one family: its p-values, equivalence tests among them, are corrected together by
-Holm-Bonferroni. The claims are the paper's separate questions, each decided on its own
-experiment's runs, so a claim's verdict does not depend on how many other claims a report
-happens to hold (a `compare` report with one claim and the full reproduction with thirteen
-decide the same runs the same way).
+Holm-Bonferroni, a comparison's difference and margin tests counted once (their null
+hypotheses cannot both be true: stats.holm). The claims are the paper's separate
+questions, each decided on its own experiment's runs, so a claim's verdict does not depend
+on how many other claims a report happens to hold (a `compare` report with one claim and
+the full reproduction with thirteen decide the same runs the same way).
 
 A significant test decides for or against its claim (Test.decides). Every finding ends in
 one of four verdicts:
@@ -52,6 +57,7 @@ from lstmbench.analysis.runs import (
     parse_compare_sweep,
 )
 from lstmbench.analysis.stats import (
+    Strata,
     best_values_by_group,
     bootstrap_ci,
     censored_kendall,
@@ -71,6 +77,9 @@ SLOPE_MARGIN = 0.5  # margin of the log-log slope of best lr on (1 - momentum) a
 MIN_GROUP = 3
 ERROR_FLOOR = 1e-4
 FAILED = math.inf  # the score of a run that did not learn or diverged: worse than any error
+
+# The settings claims are compared within (strata_of), in words.
+SETTING_WORDS = {"output": "output layer", "cell": "cell type", "hidden": "hidden size"}
 
 CONFIRMED, CONTRADICTED = "confirmed", "contradicted"
 INCONCLUSIVE, NO_DATA = "inconclusive", "no data"
@@ -104,6 +113,13 @@ class Test:
     # The two groups' values (log errors, FAILED for failures) where the test compares two
     # groups: analysis/power.py sizes further runs from them.
     values: tuple[np.ndarray, np.ndarray] | None = None
+    strata: Strata | None = None  # the strata the values were compared within, if any
+
+    @property
+    def comparison(self) -> str:
+        """What the test compares: tests of one comparison decide it together, and their null
+        hypotheses cannot both be true (see stats.holm)."""
+        return self.pair or self.label
 
     @property
     def significant(self) -> bool:
@@ -182,59 +198,116 @@ def ratio_text(shift: float) -> str:
     return "without bound: most pairs set a run that failed against one that learned"
 
 
-def _ratio_among_learned(a: np.ndarray, b: np.ndarray) -> str:
+def _ratio_among_learned(a: np.ndarray, b: np.ndarray, strata: Strata | None) -> str:
     """Where runs failed, the ratio among the runs that learned as well: over all runs, pairs
     of two failures tie, and with many of them the ratio reads 1 whatever the errors."""
-    learned = [v[np.isfinite(v)] for v in (np.asarray(a), np.asarray(b))]
-    if all(len(v) == len(w) for v, w in zip(learned, (a, b), strict=True)):
+    a, b = np.asarray(a), np.asarray(b)
+    finite = [np.isfinite(a), np.isfinite(b)]
+    if all(keep.all() for keep in finite) or min(keep.sum() for keep in finite) < 2:
         return ""
-    if min(len(v) for v in learned) < 2:
-        return ""
-    return f" ({ratio_text(hodges_lehmann(*learned))} among the runs that learned)"
+    if strata is not None:
+        strata = (np.asarray(strata[0])[finite[0]], np.asarray(strata[1])[finite[1]])
+    shift = hodges_lehmann(a[finite[0]], b[finite[1]], strata)
+    return f" ({ratio_text(shift)} among the runs that learned)" if math.isfinite(shift) else ""
 
 
 def comparison_tests(
-    a: np.ndarray, b: np.ndarray, label_a: str, label_b: str, claim: str, effect: str
+    a: np.ndarray,
+    b: np.ndarray,
+    label_a: str,
+    label_b: str,
+    claim: str,
+    effect: str,
+    strata: Strata | None = None,
+    within: str = "",
 ) -> list[Test]:
     """Two groups of values (log errors, FAILED for failures) compared: a difference test
     and a margin test. `claim`: "lower" (a below b), "alike", or "not lower" (a not below b
-    beyond the margin)."""
-    c = compare_groups(a, b, EQUIVALENCE, one_sided_margin=claim == "not lower")
+    beyond the margin). With `strata` (named by `within`, e.g. "output"), every value is
+    compared only with the other group's values of its own stratum (van Elteren)."""
+    c = compare_groups(a, b, EQUIVALENCE, one_sided_margin=claim == "not lower", strata=strata)
     pair = f"{label_a} vs {label_b}"
     way = "lower" if c.cliffs_delta < 0 else "higher"
+    test = f"van Elteren: Mann-Whitney within {within}" if strata is not None else "Mann-Whitney"
     difference = Test(
-        f"{pair}, difference (Mann-Whitney)",
+        f"{pair}, difference ({test})",
         c.p,
         TWO_SIDED,
         f"{effect}; error ratio (Hodges-Lehmann) {ratio_text(c.shift)}"
-        f"{_ratio_among_learned(a, b)}, Cliff's delta {c.cliffs_delta:+.2f}",
+        f"{_ratio_among_learned(a, b, strata)}, Cliff's delta {c.cliffs_delta:+.2f}",
         f"{label_a} {way} error than {label_b}",
         toward=c.cliffs_delta < 0 if claim == "lower" else c.cliffs_delta > 0,
         pair=pair,
         values=(a, b),
+        strata=strata,
+    )
+    shifted = (
+        f"shifted van Elteren within {within}" if strata is not None else "shifted Mann-Whitney"
     )
     if claim == "not lower":
-        label = f"{pair}, {label_a} not lower beyond x1.25 (shifted Mann-Whitney)"
+        label = f"{pair}, {label_a} not lower beyond x1.25 ({shifted})"
         shows, sides = f"{label_a} not lower than {label_b} beyond x1.25", ONE_SIDED
     else:
-        label = f"{pair}, equivalence within x1.25 (TOST, shifted Mann-Whitney)"
+        label = f"{pair}, equivalence within x1.25 (TOST, {shifted})"
         shows, sides = f"{label_a} within x1.25 of {label_b}", TOST
-    margin = Test(label, c.p_within, sides, "", shows, kind=EQUIVALENT, pair=pair, values=(a, b))
+    margin = Test(
+        label,
+        c.p_within,
+        sides,
+        "",
+        shows,
+        kind=EQUIVALENT,
+        pair=pair,
+        values=(a, b),
+        strata=strata,
+    )
     return [difference, margin]
 
 
+def strata_of(a: list[dict], b: list[dict], keys: Iterable[str]) -> tuple[Strata | None, str]:
+    """The settings among `keys` (in order) that two groups of runs are compared within, as
+    strata, and their names in words. A setting is used where it varies and every run still
+    has runs of the other group with its settings: stratifying never leaves a run out. A
+    setting drawn from a range (hidden sizes drawn log-uniformly) rarely repeats, so it is
+    not used; one on a grid is."""
+    used: list[str] = []
+    for key in keys:
+        trial = [*used, key]
+        if len({r.get(key) for r in a + b}) < 2:
+            continue
+        settings = [{tuple(r.get(k) for k in trial) for r in group} for group in (a, b)]
+        if settings[0] == settings[1]:
+            used = trial
+    if not used:
+        return None, ""
+
+    def labels(group: list[dict]) -> np.ndarray:
+        return np.array(["/".join(str(r.get(k)) for k in used) for r in group])
+
+    return (labels(a), labels(b)), " and ".join(SETTING_WORDS.get(k, k) for k in used)
+
+
 def compare_error(
-    a: list[dict], b: list[dict], label_a: str, label_b: str, claim: str
+    a: list[dict],
+    b: list[dict],
+    label_a: str,
+    label_b: str,
+    claim: str,
+    within: tuple[str, ...] = (),
 ) -> list[Test]:
-    """Two groups of finished runs compared by best error, failures included (see scores)."""
+    """Two groups of finished runs compared by best error, failures included (see scores);
+    within the settings `within` where they can be (see strata_of)."""
     for label, group in ((label_a, a), (label_b, b)):
         if len(group) < MIN_GROUP:
             raise TooFewRuns(f"{label}: {len(group)} finished runs, need {MIN_GROUP}")
+    strata, names = strata_of(a, b, within)
     effect = (
         f"{group_text(label_a, a)}; {group_text(label_b, b)}; runs that did not learn or "
         "diverged ranked worst"
     )
-    return comparison_tests(scores(a), scores(b), label_a, label_b, claim, effect)
+    if strata is not None:
+        effect += f"; compared within each {names}"
+    return comparison_tests(scores(a), scores(b), label_a, label_b, claim, effect, strata, names)
 
 
 # -- the checks: each takes the finished runs of its experiment --------------------------
@@ -422,7 +495,7 @@ def check_output(runs: list[dict], claim: str) -> list[Test]:
     """Softmax vs logistic outputs, over every type and learning rate of a sweep."""
     runs = paper_runs(runs)
     softmax, logistic = by_field(runs, output="softmax"), by_field(runs, output="logistic")
-    return compare_error(softmax, logistic, "softmax", "logistic", claim)
+    return compare_error(softmax, logistic, "softmax", "logistic", claim, within=("cell",))
 
 
 def check_batch_effect(runs: list[dict]) -> list[Test]:
@@ -449,7 +522,12 @@ def check_peepholes(runs: list[dict]) -> list[Test]:
     """LSTM (peepholes) vs NPLSTM: peepholes do not lower the error beyond x1.25."""
     runs = paper_runs(runs)
     return compare_error(
-        by_field(runs, cell="LSTM"), by_field(runs, cell="NPLSTM"), "LSTM", "NPLSTM", "not lower"
+        by_field(runs, cell="LSTM"),
+        by_field(runs, cell="NPLSTM"),
+        "LSTM",
+        "NPLSTM",
+        "not lower",
+        within=("output",),
     )
 
 
@@ -464,7 +542,9 @@ def check_standard_nonlinearities(runs: list[dict]) -> list[Test]:
     return [
         test
         for cell in others
-        for test in compare_error(standard, by_field(runs, cell=cell), "LSTM/NPLSTM", cell, "lower")
+        for test in compare_error(
+            standard, by_field(runs, cell=cell), "LSTM/NPLSTM", cell, "lower", within=("output",)
+        )
     ]
 
 
@@ -479,7 +559,12 @@ def check_bidi_ctc(runs: list[dict]) -> list[Test]:
         test
         for label in labels
         for test in compare_error(
-            best, [r for r in runs if architecture_label(r) == label], "BIDI ctc", label, "lower"
+            best,
+            [r for r in runs if architecture_label(r) == label],
+            "BIDI ctc",
+            label,
+            "lower",
+            within=("hidden",),
         )
     ]
 
@@ -488,7 +573,12 @@ def check_bidi_lines(runs: list[dict]) -> list[Test]:
     """BIDI against LSTM1 on text lines."""
     runs = paper_runs(runs)
     return compare_error(
-        by_field(runs, direction="bidi"), by_field(runs, direction="uni"), "BIDI", "LSTM1", "lower"
+        by_field(runs, direction="bidi"),
+        by_field(runs, direction="uni"),
+        "BIDI",
+        "LSTM1",
+        "lower",
+        within=("hidden",),
     )
 
 
@@ -578,7 +668,7 @@ def check_user_cell(runs: list[dict], cell: str) -> list[Test]:
     theirs = [r for r in runs if (parse_compare_sweep(r["sweep"]) or ("", ""))[1] == cell]
     outputs = {r["output"] for r in theirs}
     reference = [r for r in paper_runs(runs) if r["cell"] == "NPLSTM" and r["output"] in outputs]
-    return compare_error(theirs, reference, cell, "NPLSTM", "alike")
+    return compare_error(theirs, reference, cell, "NPLSTM", "alike", within=("output",))
 
 
 def user_checks(runs: list[dict], protocol: str) -> list[tuple[Check, str]]:
@@ -613,11 +703,11 @@ def verdict(rule: str, tests: list[Test]) -> tuple[str, str]:
     against = [t.shows for t, d in said if d == CONTRADICTED]
     if against:
         return CONTRADICTED, "decided against the claim: " + "; ".join(against)
-    pairs = {t.pair or t.label for t in tests}
+    pairs = {t.comparison for t in tests}
     decided = [t for t, d in said if d == CONFIRMED]
-    if {t.pair or t.label for t in decided} == pairs:
+    if {t.comparison for t in decided} == pairs:
         return CONFIRMED, "decided for the claim: " + "; ".join(t.shows for t in decided)
-    count = len({t.pair or t.label for t in decided})
+    count = len({t.comparison for t in decided})
     return INCONCLUSIVE, f"{count} of {len(pairs)} comparisons decided for the claim, none against"
 
 
@@ -665,7 +755,9 @@ def evaluate_findings(jobs: Iterable[tuple[Check, str, list[dict]]]) -> list[Fin
         if not finding.tests:
             finding.evidence = finding.note
             continue
-        for test, adjusted in zip(finding.tests, holm([t.p for t in finding.tests]), strict=True):
+        tests = finding.tests
+        adjusted_p = holm([t.p for t in tests], [t.comparison for t in tests])
+        for test, adjusted in zip(tests, adjusted_p, strict=True):
             test.p_adjusted = adjusted
         finding.verdict, reason = verdict(finding.rule, finding.tests)
         finding.evidence = f"{reason}. " + "; ".join(evidence_line(t) for t in finding.tests)

@@ -13,7 +13,13 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lstmbench.analysis.runs import compared_sweeps, finished_by_sweep, measured, paper_runs
+from lstmbench.analysis.runs import (
+    compared_sweeps,
+    finished_by_sweep,
+    measured,
+    paper_runs,
+    pilot_sweep_name,
+)
 
 
 def resolve(name: str) -> Callable:
@@ -271,6 +277,12 @@ def experiment_runs(store, by_sweep: dict[str, list[dict]], experiment: Experime
     """The finished runs of an experiment's sweep, and for a protocol those of the cells
     compared on it; with curves where the experiment needs them (read from the store)."""
     runs = list(by_sweep.get(experiment.spec, []))
+    if not experiment.at_best:
+        # A budget's pilot trains the experiment's own runs at rates across the paper's range:
+        # more data for claims about how the error changes with the rate. Where claims compare
+        # groups each at its best, pilot rates far from a group's best would count as its
+        # failures, so those pilots stay out.
+        runs += by_sweep.get(pilot_sweep_name(experiment.spec), [])
     if experiment.protocol:
         for name in compared_sweeps(by_sweep, experiment.spec):
             runs += by_sweep[name]

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
-from lstmbench.analysis.runs import COMPARE_PREFIX  # noqa: E402
+from lstmbench.analysis.runs import COMPARE_PREFIX, outcome_text  # noqa: E402
 
 
 @dataclass
@@ -94,8 +94,9 @@ def floor_errors(errors, floor: float = 1e-4) -> np.ndarray:
 
 
 def scatter_by_error(fig, ax, ok: list[dict], bad: list[dict], x, y, size: float) -> None:
-    """Runs as dots at (x(run), y(run)): converged ones coloured by best test error, with a
-    colour bar; diverged ones as red crosses. x and y map a list of runs to coordinates."""
+    """Runs as dots at (x(run), y(run)): those that did not diverge coloured by best test
+    error (runs at chance included), with a colour bar; diverged ones as red crosses. x and
+    y map a list of runs to coordinates."""
     if ok:
         errors = floor_errors([r["best_error"] for r in ok])
         points = ax.scatter(
@@ -107,7 +108,7 @@ def scatter_by_error(fig, ax, ok: list[dict], bad: list[dict], x, y, size: float
             s=size,
             edgecolors="k",
             linewidths=0.3,
-            label="converged (colour: best test error)",
+            label="run (colour: best test error)",
         )
         fig.colorbar(points, ax=ax, label="best test error (fraction)")
     if bad:
@@ -120,13 +121,12 @@ def legend_above(ax) -> None:
 
 
 def caption_counts(runs: list[dict]) -> str:
-    """'Sweep X (scale S): N runs, D diverged', the sweep and scale read from the runs (runs
-    of cells added by `compare` count, but the sweep named is the paper's)."""
+    """'Sweep X (scale S): N runs: L learned, ... D diverged', the sweep and scale read from
+    the runs (runs of cells added by `compare` count, but the sweep named is the paper's)."""
     own = [r for r in runs if not r["sweep"].startswith(COMPARE_PREFIX)] or runs
     sweep = ", ".join(sorted({r["sweep"] for r in own}))
     scale = ", ".join(sorted({r.get("scale", "?") for r in own}))
-    diverged = sum(1 for r in runs if r["status"] == "diverged")
-    return f"Sweep {sweep} (scale {scale}): {len(runs)} runs, {diverged} diverged."
+    return f"Sweep {sweep} (scale {scale}): {len(runs)} runs: {outcome_text(runs)}."
 
 
 def jitter(count: int, width: float = 0.25, seed: int = 0) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 For each comparison of two groups that is not decided yet, from the effect observed so far
 (normal approximations, power POWER at a two-sided or one-sided level ALPHA / m, where m is
-the number of tests in the claim's family: Bonferroni, a bound on what Holm's correction
-asks):
+the number of comparisons in the claim's family: Bonferroni, a bound on what its Holm
+correction asks, which counts a comparison's difference and margin tests once):
 - a difference (two-sided Mann-Whitney): Noether's sample size, n per group
   = 2 (z_a/2 + z_b)^2 / (3 delta^2), delta the observed Cliff's delta (failures included,
   ranked worst, as the test ranks them);
@@ -32,12 +32,12 @@ from lstmbench.analysis.findings import (
     ONE_SIDED,
     Finding,
 )
-from lstmbench.analysis.stats import cliffs_delta
+from lstmbench.analysis.stats import Strata, cliffs_delta, shared_strata
 
 POWER = 0.8
 MW_EFFICIENCY = 3 / math.pi  # Mann-Whitney's asymptotic relative efficiency, normal data
 METHOD = (
-    f"power {POWER:.0%} at level {ALPHA:g}/m (m: tests in the report, Bonferroni); "
+    f"power {POWER:.0%} at level {ALPHA:g}/m (m: comparisons in the claim, Bonferroni); "
     "differences: Noether's Mann-Whitney size from Cliff's delta; margins: normal-theory "
     "TOST / one-sided size from the mean and spread of the log errors of runs that learned, "
     "divided by 3/pi for Mann-Whitney"
@@ -88,7 +88,8 @@ def runs_needed(findings: list[Finding], seconds_per_run: dict[str, float]) -> l
     for finding in findings:
         if finding.verdict in DECIDED:
             continue
-        alpha = ALPHA / max(len(finding.tests), 1)  # each claim is its own Holm family
+        # each claim is its own Holm family, multiplied by its comparisons (stats.holm)
+        alpha = ALPHA / max(len({t.comparison for t in finding.tests}), 1)
         decided_pairs = {t.pair for t in finding.tests if t.decides(finding.rule)}
         for test in finding.tests:
             if test.values is None or test.pair in decided_pairs:
@@ -113,23 +114,39 @@ def unsized(findings: list[Finding], needs: list[Need]) -> list[str]:
     ]
 
 
+def mean_difference(a: np.ndarray, b: np.ndarray, strata: Strata | None) -> tuple[float, float]:
+    """The mean difference a - b of finite values and their pooled standard deviation; within
+    strata where given (each stratum's difference weighted n_a n_b / (n_a + n_b), the spread
+    pooled about each stratum's and group's own mean)."""
+    difference = weight = squares = freedom = 0.0
+    for in_a, in_b in shared_strata(strata, len(a), len(b)):
+        x, y = a[in_a & np.isfinite(a)], b[in_b & np.isfinite(b)]
+        if len(x) == 0 or len(y) == 0:
+            continue
+        w = len(x) * len(y) / (len(x) + len(y))
+        difference, weight = difference + w * (x.mean() - y.mean()), weight + w
+        squares += ((x - x.mean()) ** 2).sum() + ((y - y.mean()) ** 2).sum()
+        freedom += len(x) + len(y) - 2
+    if weight == 0 or freedom < 2:
+        return math.nan, math.inf
+    return float(difference / weight), float(np.sqrt(squares / freedom))
+
+
 def _need(finding: Finding, test, alpha: float, seconds: float) -> Need:
     a, b = (np.asarray(v, dtype=float) for v in test.values)
     if test.kind == EQUIVALENT:
-        fa, fb = a[np.isfinite(a)], b[np.isfinite(b)]
-        if len(fa) >= 2 and len(fb) >= 2:
-            d = float(fa.mean() - fb.mean())
-            sd = float(np.sqrt((fa.var(ddof=1) + fb.var(ddof=1)) / 2))
+        d, sd = mean_difference(a, b, test.strata)
+        if math.isfinite(sd):
             effect = f"mean log10 error difference {d:+.3f}, sd {sd:.3f} (margin {EQUIVALENCE:.3f})"
         else:
-            d, sd = math.nan, math.inf
             effect = (
-                f"{len(fa)} and {len(fb)} runs learned: too few to measure an equivalence "
-                "on; more runs of this length rarely change that, longer ones may"
+                f"{np.isfinite(a).sum()} and {np.isfinite(b).sum()} runs learned: too few to "
+                "measure an equivalence on; more runs of this length rarely change that, "
+                "longer ones may"
             )
         n = margin_n(d, sd, EQUIVALENCE, alpha, tost=test.sides != ONE_SIDED)
     else:
-        delta = cliffs_delta(a, b)
+        delta = cliffs_delta(a, b, test.strata)
         n = difference_n(delta, alpha)
         effect = f"Cliff's delta {delta:+.2f}"
     have = (len(a), len(b))

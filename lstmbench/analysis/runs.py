@@ -26,6 +26,8 @@ LEARNED_FRACTION = 0.5
 AT_CHANCE_REASON = "at chance"
 # Sweeps written by `lstmbench compare --cell NAME` are named compare-PROTOCOL-NAME.
 COMPARE_PREFIX = "compare-"
+# A budget's learning-rate pilot of a spec is the sweep pilot-SPEC.
+PILOT_PREFIX = "pilot-"
 
 
 class MissingData(UserError):
@@ -77,6 +79,11 @@ def finished_by_sweep(runs: Iterable[dict], sweeps: Iterable[dict]) -> dict[str,
     return found
 
 
+def pilot_sweep_name(spec: str) -> str:
+    """The sweep under which a budget stores the learning-rate pilot of a spec."""
+    return PILOT_PREFIX + spec
+
+
 def compared_sweeps(by_sweep: dict[str, list[dict]], protocol: str) -> list[str]:
     """Names of the `compare` sweeps that followed a protocol (a paper spec)."""
     return [name for name in by_sweep if (parse_compare_sweep(name) or ("",))[0] == protocol]
@@ -99,9 +106,15 @@ def has_error(run: dict) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def converged(runs: Iterable[dict]) -> list[dict]:
-    """The runs that finished without diverging and measured an error."""
-    return [r for r in runs if r["status"] == "done" and has_error(r)]
+def not_diverged(runs: Iterable[dict]) -> list[dict]:
+    """The runs whose best error means something (see outcome): they learned, or measured an
+    error and did not learn (runs stopped at chance among them), but did not blow up."""
+    return [r for r in runs if outcome(r) != DIVERGED]
+
+
+def diverged(runs: Iterable[dict]) -> list[dict]:
+    """The runs that diverged (see outcome)."""
+    return [r for r in runs if outcome(r) == DIVERGED]
 
 
 def measured(runs: Iterable[dict]) -> list[dict]:

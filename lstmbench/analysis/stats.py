@@ -35,22 +35,53 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-def cliffs_delta(a: Sequence[float], b: Sequence[float]) -> float:
-    """P(a > b) - P(a < b) over all pairs: -1 (a always smaller) to +1 (a always larger)."""
+# Strata: for each of the two groups, the label of the stratum each of its values belongs to
+# (e.g. the output layer of each run). Stratified statistics compare values only with values
+# of the other group in the same stratum, so a setting that moves every value of a stratum
+# (an output layer on which no run learns) does not blur the comparison.
+Strata = tuple[Sequence, Sequence]
+
+
+def shared_strata(strata: Strata | None, n_a: int, n_b: int):
+    """(mask of a, mask of b) for each stratum both groups have values in; one stratum
+    holding everything when `strata` is None."""
+    if strata is None:
+        yield np.ones(n_a, bool), np.ones(n_b, bool)
+        return
+    labels_a, labels_b = (np.asarray(s) for s in strata)
+    for label in sorted(set(labels_a.tolist()) & set(labels_b.tolist()), key=str):
+        yield labels_a == label, labels_b == label
+
+
+def cliffs_delta(a: Sequence[float], b: Sequence[float], strata: Strata | None = None) -> float:
+    """P(a > b) - P(a < b) over all pairs: -1 (a always smaller) to +1 (a always larger).
+
+    Stratified: over pairs within a stratum, each stratum weighted as van Elteren's test
+    weights it (n_a n_b / (n + 1)), so the sign is the side of that test's statistic."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    greater = (a[:, None] > b[None, :]).sum()
-    less = (a[:, None] < b[None, :]).sum()
-    return float((greater - less) / (len(a) * len(b)))
+    total = weight = 0.0
+    for in_a, in_b in shared_strata(strata, len(a), len(b)):
+        x, y = a[in_a], b[in_b]
+        pairs = len(x) * len(y)
+        w = pairs / (len(x) + len(y) + 1) if strata is not None else 1.0
+        delta = ((x[:, None] > y[None, :]).sum() - (x[:, None] < y[None, :]).sum()) / pairs
+        total, weight = total + w * delta, weight + w
+    return float(total / weight) if weight else 0.0
 
 
-def hodges_lehmann(a: np.ndarray, b: np.ndarray) -> float:
-    """The shift of a from b that Mann-Whitney tests: the median of all differences a - b.
+def hodges_lehmann(a: np.ndarray, b: np.ndarray, strata: Strata | None = None) -> float:
+    """The shift of a from b that Mann-Whitney tests: the median of all differences a - b
+    (stratified: of the differences within a stratum).
 
     Values may be +inf (a run that failed ranks above every error); two failures tie."""
-    with np.errstate(invalid="ignore"):
-        differences = a[:, None] - b[None, :]
-    differences[np.isnan(differences)] = 0.0  # inf - inf: two failures tie
-    return float(np.median(differences))
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    parts = []
+    for in_a, in_b in shared_strata(strata, len(a), len(b)):
+        with np.errstate(invalid="ignore"):
+            differences = a[in_a][:, None] - b[in_b][None, :]
+        differences[np.isnan(differences)] = 0.0  # inf - inf: two failures tie
+        parts.append(differences.ravel())
+    return float(np.median(np.concatenate(parts))) if parts else float("nan")
 
 
 def mann_whitney(a, b, alternative: str = "two-sided", shift: float = 0.0) -> float:
@@ -60,44 +91,83 @@ def mann_whitney(a, b, alternative: str = "two-sided", shift: float = 0.0) -> fl
     return float(np.nan_to_num(p, nan=1.0))
 
 
-def equivalence_p(a, b, margin: float) -> float:
+def van_elteren(a, b, strata: Strata, alternative: str = "two-sided", shift: float = 0.0) -> float:
+    """Van Elteren's stratified Mann-Whitney test of a - shift against b: the rank sums of a
+    within each stratum, weighted by 1 / (stratum size + 1), summed; normal approximation
+    with the tie correction of each stratum. Strata where only one group has values carry
+    no information and are left out; with none left, or every value tied, p is 1."""
+    a = np.asarray(a, dtype=float) - shift
+    b = np.asarray(b, dtype=float)
+    excess = variance = 0.0
+    for in_a, in_b in shared_strata(strata, len(a), len(b)):
+        x, y = a[in_a], b[in_b]
+        pooled = np.concatenate([x, y])
+        n = len(pooled)
+        w = 1.0 / (n + 1)
+        excess += w * (stats.rankdata(pooled)[: len(x)].sum() - len(x) * (n + 1) / 2)
+        _, ties = np.unique(pooled, return_counts=True)
+        variance += w**2 * len(x) * len(y) / 12 * ((n + 1) - (ties**3 - ties).sum() / (n * (n - 1)))
+    if variance <= 0:
+        return 1.0
+    z = excess / math.sqrt(variance)
+    if alternative == "greater":
+        return float(stats.norm.sf(z))
+    if alternative == "less":
+        return float(stats.norm.cdf(z))
+    return float(min(1.0, 2 * stats.norm.sf(abs(z))))
+
+
+def rank_p(a, b, alternative: str = "two-sided", shift: float = 0.0, strata=None) -> float:
+    """Mann-Whitney's p-value of a - shift against b, or van Elteren's within strata."""
+    if strata is None:
+        return mann_whitney(a, b, alternative, shift)
+    return van_elteren(a, b, strata, alternative, shift)
+
+
+def equivalence_p(a, b, margin: float, strata: Strata | None = None) -> float:
     """Two one-sided tests (TOST) that a lies within +-margin of b: the larger p-value of
-    "a - b is above -margin" and "a - b is below +margin", each a shifted Mann-Whitney test."""
-    return max(mann_whitney(a, b, "greater", -margin), mann_whitney(a, b, "less", margin))
+    "a - b is above -margin" and "a - b is below +margin", each a shifted rank test."""
+    return max(rank_p(a, b, "greater", -margin, strata), rank_p(a, b, "less", margin, strata))
 
 
-def not_lower_p(a, b, margin: float) -> float:
+def not_lower_p(a, b, margin: float, strata: Strata | None = None) -> float:
     """One-sided test that a is not below b by more than margin (non-inferiority)."""
-    return mann_whitney(a, b, "greater", -margin)
+    return rank_p(a, b, "greater", -margin, strata)
 
 
 @dataclass
 class Comparison:
-    """Two groups of per-run values compared by ranks: one statistic (Mann-Whitney U, as
-    Cliff's delta) gives both the p-value and the direction."""
+    """Two groups of per-run values compared by ranks: one statistic (Mann-Whitney U, or van
+    Elteren's within strata, as Cliff's delta) gives both the p-value and the direction."""
 
     n_a: int
     n_b: int
     shift: float  # Hodges-Lehmann estimate of a - b
     cliffs_delta: float  # (U - its mean without a difference) / its range: < 0 when a is lower
-    p: float  # Mann-Whitney, two-sided
+    p: float  # Mann-Whitney (van Elteren within strata), two-sided
     p_within: float  # a within +-margin of b (TOST), or a not below b - margin (one-sided)
 
 
-def compare_groups(a, b, margin: float, one_sided_margin: bool = False) -> Comparison:
-    """Compare two groups of per-run values (e.g. log errors, +inf for failed runs)."""
+def compare_groups(
+    a, b, margin: float, one_sided_margin: bool = False, strata: Strata | None = None
+) -> Comparison:
+    """Compare two groups of per-run values (e.g. log errors, +inf for failed runs), within
+    strata where given."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    keep_a, keep_b = ~np.isnan(a), ~np.isnan(b)
+    a, b = a[keep_a], b[keep_b]
+    if strata is not None:
+        strata = (np.asarray(strata[0])[keep_a], np.asarray(strata[1])[keep_b])
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"need at least two runs per group, got {len(a)} and {len(b)}")
     within = not_lower_p if one_sided_margin else equivalence_p
     return Comparison(
         n_a=len(a),
         n_b=len(b),
-        shift=hodges_lehmann(a, b),
-        cliffs_delta=cliffs_delta(a, b),
-        p=mann_whitney(a, b),
-        p_within=within(a, b, margin),
+        shift=hodges_lehmann(a, b, strata),
+        cliffs_delta=cliffs_delta(a, b, strata),
+        p=rank_p(a, b, strata=strata),
+        p_within=within(a, b, margin, strata),
     )
 
 
@@ -157,15 +227,23 @@ def stratified_resample(groups: np.ndarray, rng: np.random.Generator) -> np.ndar
     )
 
 
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni adjusted p-values (family-wise error control), in the input order."""
+def holm(pvalues: Sequence[float], pairs: Sequence | None = None) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (family-wise error control), in the input order.
+
+    `pairs` (one label per p-value) marks tests whose null hypotheses cannot both be true,
+    such as a difference test of two groups (no shift) and their equivalence test (a shift of
+    at least the margin): at most one null of a pair is true, so each step multiplies by the
+    number of pairs still holding an unrejected test, not of tests (Shaffer's sequentially
+    rejective procedure; for this constraint it rejects exactly what closed testing with
+    Bonferroni's local tests rejects). Without `pairs`, every test is its own: plain Holm."""
     p = np.asarray(pvalues, dtype=float)
-    m = len(p)
-    order = np.argsort(p)
-    adjusted = np.empty(m)
+    labels = list(range(len(p))) if pairs is None else list(pairs)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(len(p))
     running = 0.0
     for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[index]))
+        left = len({labels[k] for k in order[rank:]})
+        running = max(running, min(1.0, left * p[index]))
         adjusted[index] = running
     return adjusted.tolist()
 

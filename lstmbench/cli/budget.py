@@ -22,6 +22,7 @@ from lstmbench.analysis.findings import DECIDED, Finding
 from lstmbench.analysis.paper import EXPERIMENTS, evaluate, read_experiments
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
 from lstmbench.analysis.power import format_needs
+from lstmbench.analysis.runs import pilot_sweep_name
 from lstmbench.cli.options import sweep_options
 from lstmbench.errors import UserError
 from lstmbench.sweep.budget import (
@@ -61,7 +62,6 @@ from lstmbench.sweep.budget import (
 
 CALIBRATION_SAMPLES = 10_000  # a nominal run length: only the per-sample times are used
 PAPER_TIMING_STEPS = 10  # steps a group of the paper's protocol is timed on, where one is
-PILOT_PREFIX = "pilot-"
 
 
 class Clock:
@@ -342,7 +342,7 @@ def _pilot_stage(
 ) -> dict | None:
     """Train one pilot stage: the first across the paper's range (`lrs` None), or the given
     rates per group index. Returns each group's finished runs, or None if training failed."""
-    sweep = PILOT_PREFIX + spec.name
+    sweep = pilot_sweep_name(spec.name)
     configs = {
         i: pilot_configs(spec, i, g.key, experiment.samples, None if lrs is None else lrs[i])
         for i, g in enumerate(experiment.groups)
