@@ -10,11 +10,17 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lstmbench.analysis.findings import Check, check_output_alike, evaluate_findings
+from lstmbench.analysis.findings import (
+    Check,
+    check_output_alike,
+    check_peepholes,
+    check_smoothness,
+    evaluate_findings,
+)
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
 from lstmbench.analysis.power import difference_n, margin_n, mean_difference, runs_needed
 from lstmbench.analysis.stats import equivalence_p, mann_whitney, van_elteren
-from lstmbench.cli.budget import paper_work, report_sections
+from lstmbench.cli.budget import mark_wanted, paper_work, report_sections
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
 from lstmbench.sweep.budget import (
@@ -35,12 +41,15 @@ from lstmbench.sweep.budget import (
     choose_lengths,
     cost_ratio,
     effective_run_seconds,
+    group_label,
     least_samples,
     load_plan,
+    lr_groups,
     main_configs,
     parse_duration,
     planned_core_seconds,
     round_core_seconds,
+    round_runs,
     run_cost,
     speed_ratio,
 )
@@ -217,6 +226,60 @@ def test_no_experiment_more_than_doubles_in_a_round_and_its_rest_goes_to_the_oth
     plan, each = twin_plan(0, 0)
     round_ = allocate_round(plan, 1, 3 * each, {"a": 1, "b": 1})
     assert round_.added == {"a": 1, "b": 1}
+
+
+def test_rounds_give_runs_only_to_the_groups_an_open_claim_still_reads():
+    plan, each = twin_plan(8, 8)
+    b = plan.experiment("b")
+    b.groups = [GroupPlan({"g": i}, f"g={i}", runs=8, wanted=i < 2) for i in range(4)]
+    # "b" has four groups, two of which an open claim reads: a run in each of those costs
+    # what a run in each of "a"'s two groups costs, so the share buys the same runs
+    round_ = allocate_round(plan, 3, 8 * each, {"a": 1, "b": 1})
+    assert round_.added == {"a": 4, "b": 4} and round_.given == {"a": 2, "b": 2}
+    assert [g.runs for g in b.groups] == [12, 12, 8, 8]
+    assert planned_core_seconds(plan, round_) == pytest.approx(8 * each)
+    assert (
+        round_runs(round_, b) == "4 (2 of 4 groups)"
+        and round_runs(round_, plan.experiment("a")) == "4"
+    )
+    # none marked: every group (a plan written before groups were marked)
+    for group in b.groups:
+        group.wanted = False
+    round_ = allocate_round(plan, 4, 8 * each, {"b": 1})
+    assert round_.given == {"b": 4}
+
+
+def test_the_groups_an_open_claim_still_reads_are_those_of_its_open_comparisons():
+    spec = load_spec("cell_types_mnist")
+    experiment = ExperimentPlan(
+        spec.name, groups=[GroupPlan(key, group_label(key)) for key in lr_groups(spec)]
+    )
+    runs = []
+    # every type alike, logistic outputs at chance: outputs decided, peepholes open
+    for cell in ("LINLSTM", "LSTM", "NPLSTM", "RELU2LSTM", "RELULSTM", "RELUTANHLSTM"):
+        for output, errors in (("softmax", (0.02, 0.05, 0.1, 0.3)), ("logistic", (0.9,) * 4)):
+            for k, error in enumerate(errors):
+                runs.append(
+                    {"cell": cell, "output": output, "best_error": error}
+                    | {"lr": 10.0 ** (k - 4), "hidden": 50 + 10 * k, "momentum": 0.9}
+                    | {"status": "done", "dataset": "mnist", "sweep": spec.name, "reason": ""}
+                )
+    peepholes = Check("peepholes_mnist", "peepholes", "not_better", check_peepholes)
+    outputs = Check("output_mnist", "outputs alike", "null", check_output_alike)
+    found = evaluate_findings([(c, spec.name, runs) for c in (peepholes, outputs)])
+    assert [f.verdict for f in found] == ["inconclusive", "contradicted"]
+    mark_wanted(experiment, found)
+    wanted = sorted(g.label for g in experiment.groups if g.wanted)
+    assert wanted == [
+        "cell=LSTM output=logistic",
+        "cell=LSTM output=softmax",
+        "cell=NPLSTM output=logistic",
+        "cell=NPLSTM output=softmax",
+    ]
+    # a claim about how the error changes with a setting reads every group
+    smooth = Check("smooth", "smooth", "effect", check_smoothness)
+    mark_wanted(experiment, found + evaluate_findings([(smooth, spec.name, runs)]))
+    assert all(g.wanted for g in experiment.groups)
 
 
 def test_a_run_costs_what_calibration_timed_for_its_own_settings():

@@ -114,6 +114,9 @@ class Test:
     # groups: analysis/power.py sizes further runs from them.
     values: tuple[np.ndarray, np.ndarray] | None = None
     strata: Strata | None = None  # the strata the values were compared within, if any
+    # The two groups of runs compared, where the test compares runs: a budget gives more runs
+    # to the groups of the comparisons still open (cli/budget.py).
+    runs: tuple[list[dict], list[dict]] | None = None
 
     @property
     def comparison(self) -> str:
@@ -307,7 +310,10 @@ def compare_error(
     )
     if strata is not None:
         effect += f"; compared within each {names}"
-    return comparison_tests(scores(a), scores(b), label_a, label_b, claim, effect, strata, names)
+    tests = comparison_tests(scores(a), scores(b), label_a, label_b, claim, effect, strata, names)
+    for test in tests:
+        test.runs = (a, b)
+    return tests
 
 
 # -- the checks: each takes the finished runs of its experiment --------------------------

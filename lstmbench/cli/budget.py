@@ -46,6 +46,7 @@ from lstmbench.sweep.budget import (
     format_duration,
     format_plan,
     group_label,
+    in_group,
     least_samples,
     load_plan,
     lr_groups,
@@ -56,6 +57,7 @@ from lstmbench.sweep.budget import (
     pilot_lrs,
     plan_path,
     round_core_seconds,
+    round_runs,
     run_cost,
     usable_core_seconds,
 )
@@ -364,16 +366,37 @@ def _pilot_stage(
 
 
 def open_experiments(plan: Plan, work: Work, store) -> dict[str, int]:
-    """Each experiment with claims not decided yet, and how many; the verdicts go in the
-    plan."""
+    """Each experiment with claims not decided yet, and how many; the verdicts, and which
+    groups an open claim still reads, go in the plan."""
     findings = work.findings(store)
     still = {}
     for experiment in plan.experiments:
-        experiment.verdicts = {f.key: f.verdict for f in findings if f.sweep == experiment.spec}
+        own = [f for f in findings if f.sweep == experiment.spec]
+        experiment.verdicts = {f.key: f.verdict for f in own}
+        mark_wanted(experiment, own)
         undecided = sum(v not in DECIDED for v in experiment.verdicts.values())
         if undecided:
             still[experiment.spec] = undecided
     return still
+
+
+def mark_wanted(experiment: ExperimentPlan, findings: list[Finding]) -> None:
+    """Mark the groups an open claim of the experiment still reads (GroupPlan.wanted): the
+    groups of the runs its undecided comparisons compare. A claim with no test yet, or one
+    about how the error changes with a setting rather than a comparison of two groups of
+    runs, reads every group."""
+    compared: list[dict] = []
+    for finding in findings:
+        if finding.verdict in DECIDED:
+            continue
+        decided = {t.comparison for t in finding.tests if t.decides(finding.rule)}
+        undecided = [t for t in finding.tests if t.comparison not in decided]
+        if not undecided or any(t.runs is None for t in undecided):
+            compared = []  # every group
+            break
+        compared += [run for t in undecided for side in t.runs for run in side]
+    for group in experiment.groups:
+        group.wanted = not compared or any(in_group(group.key, run) for run in compared)
 
 
 def run_round(
@@ -395,7 +418,12 @@ def run_round(
         plan.rounds.append(round_)
         print(
             f"round {number}: {core_seconds / 3600:.2g} core-hours; "
-            + (", ".join(f"{k} +{v}/group" for k, v in round_.added.items()) or "nothing to add"),
+            + (
+                ", ".join(
+                    f"{k} +{round_runs(round_, plan.experiment(k))}/group" for k in round_.added
+                )
+                or "nothing to add"
+            ),
             flush=True,
         )
     round_ = plan.rounds[number - 1]

@@ -178,6 +178,18 @@ def _product(lists: list[list]) -> list[list]:
     return out
 
 
+def in_group(key: dict, settings: dict) -> bool:
+    """Whether a run's settings fall in the learning-rate group of `key`."""
+    for setting, value in key.items():
+        run_value = settings.get(setting)
+        if isinstance(value, list):
+            if run_value is None or not value[0] <= run_value <= value[1]:
+                return False
+        elif run_value != value:
+            return False
+    return True
+
+
 def group_label(key: dict) -> str:
     """A group in words, e.g. 'cell=LSTM output=softmax' or 'momentum 0.5-0.9'."""
     parts = [
@@ -287,6 +299,9 @@ class GroupPlan:
     band_note: str = ""
     learned_in_pilot: bool | None = None  # None: pilot not run yet
     runs: int = 0  # main runs asked for so far (all rounds)
+    # An open claim still reads its runs: rounds give runs to these groups only (a claim
+    # whose other comparisons are decided needs runs of the groups it still compares).
+    wanted: bool = True
 
 
 @dataclass
@@ -372,7 +387,8 @@ class Round:
 
     number: int
     core_seconds: float
-    added: dict = field(default_factory=dict)  # spec -> runs added per group
+    added: dict = field(default_factory=dict)  # spec -> runs added per group given runs
+    given: dict = field(default_factory=dict)  # spec -> groups given runs (absent: all)
     open_before: list[str] = field(default_factory=list)
     done: bool = False
     wall_seconds: float = 0.0  # how long its runs took (0 until done)
@@ -552,7 +568,7 @@ def admit_deferred(plan: Plan, core_seconds: float, open_specs: Container[str]) 
         max(0, least - g.runs) * effective_run_seconds(plan, e)
         for e in plan.experiments
         if e.planned and e.spec in open_specs
-        for g in e.groups
+        for g in wanted_groups(e)
     )
     deferred = [e for e in plan.experiments if not e.planned and e.cost is not None]
     admitted = []
@@ -603,9 +619,12 @@ def allocate_round(
     """A round of new runs for the planned experiments with claims still open (`open_claims`:
     spec -> claims not decided yet); experiments whose claims are all decided get nothing.
 
-    Each first gets what it lacks of its least runs (MIN_RUNS per group a shared round).
-    What is left is split equally among the open claims, an experiment taking a share for
-    each claim it leaves open, spent as the same number of new runs in each of its groups;
+    Runs go to the groups an open claim still reads (GroupPlan.wanted): a claim whose other
+    comparisons are decided needs runs of the groups it still compares, not of all. Each
+    experiment first gets what it lacks of its least runs (MIN_RUNS per group a shared
+    round). What is left is split equally among the open claims, an experiment taking a
+    share for each claim it leaves open, spent as the same number of new runs in each of
+    those groups;
     so a cheap experiment (one group, short runs) gets many more runs than one of twelve
     groups, rather than the same few. No experiment more than doubles its runs in a round:
     claims are decided between rounds, and runs past a decision are wasted. A share that
@@ -616,9 +635,10 @@ def allocate_round(
     round_ = Round(number, core_seconds, open_before=[e.spec for e in chosen])
     if not chosen:
         return round_
-    # one run in each group
-    cost = {e.spec: effective_run_seconds(plan, e) * len(e.groups) for e in chosen}
-    have = {e.spec: min(g.runs for g in e.groups) for e in chosen}
+    wanted = {e.spec: wanted_groups(e) for e in chosen}
+    # one run in each group given runs
+    cost = {e.spec: effective_run_seconds(plan, e) * len(wanted[e.spec]) for e in chosen}
+    have = {e.spec: min(g.runs for g in wanted[e.spec]) for e in chosen}
     target = MIN_RUNS * min(number, len(ROUND_SHARES))
     added = {e.spec: max(0, target - have[e.spec]) for e in chosen}
     rest = core_seconds - sum(added[s] * cost[s] for s in added)
@@ -630,9 +650,15 @@ def allocate_round(
     for experiment in chosen:
         if added[experiment.spec] > 0:
             round_.added[experiment.spec] = added[experiment.spec]
-            for group in experiment.groups:
+            round_.given[experiment.spec] = len(wanted[experiment.spec])
+            for group in wanted[experiment.spec]:
                 group.runs += added[experiment.spec]
     return round_
+
+
+def wanted_groups(experiment: ExperimentPlan) -> list[GroupPlan]:
+    """The groups an open claim still reads (all of them where none is marked)."""
+    return [g for g in experiment.groups if g.wanted] or experiment.groups
 
 
 def _share_by_claim(chosen, added: dict, have: dict, cost: dict, open_claims, rest: float) -> None:
@@ -666,10 +692,18 @@ def planned_core_seconds(plan: Plan, round_: Round) -> float:
     """Core-seconds the runs a round added are estimated to take here."""
     return sum(
         runs
-        * len(plan.experiment(spec).groups)
+        * round_.given.get(spec, len(plan.experiment(spec).groups))
         * effective_run_seconds(plan, plan.experiment(spec))
         for spec, runs in round_.added.items()
     )
+
+
+def round_runs(round_: Round, experiment: ExperimentPlan) -> str:
+    """The main runs a round gave each of an experiment's groups, and how many groups got
+    them where not all did: '12', or '12 (4 of 12 groups)'."""
+    runs = str(round_.added.get(experiment.spec, 0))
+    given, groups = round_.given.get(experiment.spec), len(experiment.groups)
+    return runs if given is None or given == groups else f"{runs} ({given} of {groups} groups)"
 
 
 def format_plan(plan: Plan) -> str:
@@ -690,7 +724,7 @@ def format_plan(plan: Plan) -> str:
     )
     rows = []
     for e in plan.experiments:
-        per_round = "+".join(str(r.added.get(e.spec, 0)) for r in plan.rounds) or "-"
+        per_round = "+".join(round_runs(r, e) for r in plan.rounds) or "-"
         measured = e.measured_ratio
         rows.append(
             (
