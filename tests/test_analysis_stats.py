@@ -308,8 +308,10 @@ def test_permutation_p_matches_every_permutation_counted():
     every = [
         abs(statistic(np.array(p))) >= abs(observed) - 1e-12 for p in itertools.permutations(x)
     ]
-    tau, p = permutation_p(statistic, x, permutations=4000)
+    tau, p, spread = permutation_p(statistic, x, permutations=4000)
     assert tau == observed and p == pytest.approx(np.mean(every), abs=0.02)
+    exact_spread = np.std([statistic(np.array(p)) for p in itertools.permutations(x)])
+    assert spread == pytest.approx(exact_spread, rel=0.05)
 
 
 def test_jackknife_interval_of_a_mean_is_the_textbook_interval():

@@ -12,13 +12,21 @@ from scipy import stats
 
 from lstmbench.analysis.findings import (
     Check,
+    Projection,
+    check_eventual_divergence,
     check_output_alike,
     check_peepholes,
     check_smoothness,
     evaluate_findings,
 )
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
-from lstmbench.analysis.power import difference_n, margin_n, mean_difference, runs_needed
+from lstmbench.analysis.power import (
+    difference_n,
+    margin_n,
+    mean_difference,
+    projected_runs,
+    runs_needed,
+)
 from lstmbench.analysis.stats import equivalence_p, mann_whitney, van_elteren
 from lstmbench.cli.budget import mark_wanted, paper_work, report_sections
 from lstmbench.cli.main import main
@@ -564,6 +572,48 @@ def test_margin_sizes_read_the_difference_and_spread_within_strata():
     assert pooled_sd > 2 * sd
 
 
+def test_a_projected_count_gives_a_one_estimate_test_at_least_the_power_asked():
+    """Late slopes normal around a small rise, the Wilcoxon test one-sided: the count
+    projected from the median's true distance and standard error at ten runs gives at least
+    the power asked (the median's error is wider than what Wilcoxon's test reads, so the
+    count errs high, by about pi/2 x 0.955 for normal slopes)."""
+    rise, spread, now = 0.02, 0.05, 10
+    se = math.sqrt(math.pi / 2) * spread / math.sqrt(now)  # of the median of `now` slopes
+    n = math.ceil(projected_runs(Projection("median", rise, se, now, now), 0.05, "one-sided"))
+
+    def significant(rng, n):
+        slopes = rise + spread * rng.normal(size=n)
+        return stats.wilcoxon(slopes, alternative="greater").pvalue < 0.05
+
+    assert 0.75 < simulated_power(significant, n, repeats=400) < 0.97
+    assert simulated_power(significant, n // 3, repeats=400) < 0.6
+
+
+def test_open_one_estimate_claims_get_runs_needed_at_the_share_that_learned():
+    rng = np.random.default_rng(9)
+    runs = []
+    for _ in range(10):
+        slope = 0.02 + 0.05 * rng.normal()
+        curve = [{"samples": s, "test_error": 0.05 * s**slope} for s in (1e3, 1e4, 1e5, 1e6)]
+        runs.append({"best_error": 0.05, "status": "done", "curve": curve})
+    runs += [{"best_error": 0.9, "status": "done", "curve": []}] * 5  # did not learn
+    runs = [r | {"dataset": "mnist", "sweep": "long_lines", "reason": ""} for r in runs]
+    check = Check("divergence", "rises", "effect", check_eventual_divergence)
+    [finding] = evaluate_findings([(check, "long_lines", runs)])
+    [test] = finding.tests
+    assert (test.projection.learned, test.projection.finished) == (10, 15)
+    learned = projected_runs(test.projection, alpha=0.05, sides=test.sides)
+    [need] = runs_needed([finding], {"long_lines": 100.0})
+    assert need.have == (15,) and need.per_group == pytest.approx(learned * 15 / 10)
+    assert need.further == max(0, math.ceil(need.per_group) - 15)
+    assert need.core_hours == pytest.approx(need.further * 100.0 / 3600)
+
+
+def test_an_estimate_at_its_bound_cannot_be_decided_by_more_runs():
+    at_bound = Projection("slope 1.50", 0.0, 0.1, 10, 10)
+    assert projected_runs(at_bound, 0.05, "two one-sided tests") == math.inf
+
+
 # -- resuming, on real MNIST ----------------------------------------------------------------
 
 
@@ -647,7 +697,9 @@ def test_open_claims_get_runs_needed_from_their_observed_effect():
     check = Check("output_mnist", "outputs alike", "null", check_output_alike)
     [finding] = evaluate_findings([(check, "cell_types_mnist", group)])
     assert finding.verdict == "inconclusive"  # five runs a group cannot show x1.25
-    [need] = runs_needed([finding], {"cell_types_mnist": 36.0})
+    # sized both ways: the difference would contradict the claim, the margin confirm it
+    difference, need = runs_needed([finding], {"cell_types_mnist": 36.0})
+    assert "difference" in difference.test and difference.have == (5, 5)
     assert need.have == (5, 5) and "TOST" in need.test
     assert 5 < need.per_group < math.inf
     assert need.further == 2 * (math.ceil(need.per_group) - 5)

@@ -97,6 +97,19 @@ class FewLearned(TooFewRuns):
     """Runs finished, but too few learned to measure what a claim is about."""
 
 
+@dataclass(frozen=True)
+class Projection:
+    """A test that is not a comparison of two groups, as analysis/power.py sizes it: how far
+    its estimate lies from the bound past which the test would decide, the estimate's
+    standard error, and the runs behind it (those that learned, of all finished)."""
+
+    estimate: str  # the estimate in words
+    distance: float  # <= 0: the estimate sits at or beyond the bound, more runs do not help
+    se: float
+    learned: int
+    finished: int
+
+
 @dataclass
 class Test:
     """One statistical test inside a finding."""
@@ -117,6 +130,7 @@ class Test:
     # The two groups of runs compared, where the test compares runs: a budget gives more runs
     # to the groups of the comparisons still open (cli/budget.py).
     runs: tuple[list[dict], list[dict]] | None = None
+    projection: Projection | None = None  # where it is not a two-group comparison
 
     @property
     def comparison(self) -> str:
@@ -339,11 +353,22 @@ def check_smoothness(runs: list[dict]) -> list[Test]:
                 f"over the runs that learned; {outcome_text(everything)}",
                 f"error {'smoother' if ratio < 1 else 'rougher'} in {name} than a random order",
                 toward=ratio < 1,
+                projection=projection(
+                    f"ratio {ratio:.2f}", abs(1 - ratio), ci, len(ok), len(everything)
+                ),
             )
         )
     if not tests:
         raise TooFewRuns("no runs share a hidden size or learning rate")
     return tests
+
+
+def projection(
+    estimate: str, distance: float, ci: tuple[float, float], learned: int, finished: int
+) -> Projection:
+    """A Projection whose standard error is read from a normal 95% interval's width."""
+    se = (ci[1] - ci[0]) / (2 * stats.norm.ppf(0.975))
+    return Projection(estimate, distance, se, learned, finished)
 
 
 def smoothness(
@@ -467,6 +492,7 @@ def check_momentum_scaling(runs: list[dict]) -> list[Test]:
         "(1/(1-momentum) scaling: slope 1; resampled: the runs that learned, within each bin); "
         f"{outcome_text(everything)}"
     )
+    estimate, counts = f"slope {slope:.2f}", (len(ok), len(everything))
     return [
         Test(
             "slope of log best lr on log(1 - momentum) differs from 1 (bootstrap)",
@@ -475,6 +501,7 @@ def check_momentum_scaling(runs: list[dict]) -> list[Test]:
             effect,
             f"slope {'below' if slope < 1 else 'above'} 1",
             pair="slope",
+            projection=projection(estimate, abs(slope - 1), ci, *counts),
         ),
         Test(
             f"slope within 1 +- {SLOPE_MARGIN:g} (TOST, bootstrap)",
@@ -484,6 +511,7 @@ def check_momentum_scaling(runs: list[dict]) -> list[Test]:
             f"slope within 1 +- {SLOPE_MARGIN:g}",
             kind=EQUIVALENT,
             pair="slope",
+            projection=projection(estimate, SLOPE_MARGIN - abs(slope - 1), ci, *counts),
         ),
     ]
 
@@ -624,8 +652,18 @@ def check_eventual_divergence(runs: list[dict]) -> list[Test]:
         f"(log error per log sample), {rising:.0%} of {len(slopes)} runs that learned rising; "
         f"{outcome_text(everything)}"
     )
+    median = float(np.median(slopes))
     return [
-        Test("late slope > 0 (Wilcoxon signed-rank)", p, ONE_SIDED, effect, "late error rising")
+        Test(
+            "late slope > 0 (Wilcoxon signed-rank)",
+            p,
+            ONE_SIDED,
+            effect,
+            "late error rising",
+            projection=projection(
+                f"median slope {median:+.3f}", median, ci, len(slopes), len(everything)
+            ),
+        )
     ]
 
 
@@ -649,7 +687,7 @@ def check_lr_divergence_time(runs: list[dict]) -> list[Test]:
     lr = np.log10([r["lr"] for r in ok])
     when = np.log10([max(r["best_samples"], 1) for r in ok])
     turned = np.array([not still_improving(r) for r in ok])
-    tau, p = permutation_p(lambda x: censored_kendall(x, when, turned), lr)
+    tau, p, spread = permutation_p(lambda x: censored_kendall(x, when, turned), lr)
     effect = (
         f"Kendall's tau(lr, samples at best error) {tau:+.2f}; {int(np.sum(~turned))} of "
         f"{len(ok)} runs that learned were still improving at their last evaluation "
@@ -664,6 +702,8 @@ def check_lr_divergence_time(runs: list[dict]) -> list[Test]:
             effect,
             f"{way} learning rates reach their best later",
             toward=tau < 0,
+            # the spread over shuffles: tau's standard error where the rate does not matter
+            projection=Projection(f"tau {tau:+.2f}", abs(tau), spread, len(ok), len(everything)),
         )
     ]
 

@@ -1,6 +1,7 @@
 """How many more runs would decide a claim that is still open: a power calculation per test.
 
-For each comparison of two groups that is not decided yet, from the effect observed so far
+For each comparison that is not decided yet, each of its tests (a difference and a margin
+test: either decides, one for the claim and one against), from the effect observed so far
 (normal approximations, power POWER at a two-sided or one-sided level ALPHA / m, where m is
 the number of comparisons in the claim's family: Bonferroni, a bound on what its Holm
 correction asks, which counts a comparison's difference and margin tests once):
@@ -10,7 +11,12 @@ correction asks, which counts a comparison's difference and margin tests once):
 - an equivalence (TOST) or "not lower" (one-sided) within the margin: the t-test sizes for
   the observed mean difference d and pooled standard deviation s of the log errors of runs
   that learned, n = 2 s^2 (z_a + z_b')^2 / (margin - |d|)^2 (z_b' = z_b/2 for TOST), divided
-  by 3/pi, the efficiency of Mann-Whitney against the t-test for normal errors.
+  by 3/pi, the efficiency of Mann-Whitney against the t-test for normal errors;
+- a test of one estimate (smoothness ratio, slope, median late slope, Kendall's tau: a
+  findings.Projection): its distance from the bound past which it decides, over its standard
+  error (a 95% interval's width / 3.92, or tau's spread over shuffles), the error falling as
+  1 / sqrt(runs): n = n_now (z se / distance)^2 runs that learned, in all at the share of
+  runs that learned so far.
 An effect of zero (or, for a margin, a difference at or beyond it) cannot be decided by more
 runs of the same kind: its count is infinite.
 """
@@ -25,12 +31,13 @@ from scipy import stats
 
 from lstmbench.analysis.findings import (
     ALPHA,
-    COMPARE,
     DECIDED,
     EQUIVALENCE,
     EQUIVALENT,
     ONE_SIDED,
+    TWO_SIDED,
     Finding,
+    Projection,
 )
 from lstmbench.analysis.stats import Strata, cliffs_delta, shared_strata
 
@@ -40,7 +47,8 @@ METHOD = (
     f"power {POWER:.0%} at level {ALPHA:g}/m (m: comparisons in the claim, Bonferroni); "
     "differences: Noether's Mann-Whitney size from Cliff's delta; margins: normal-theory "
     "TOST / one-sided size from the mean and spread of the log errors of runs that learned, "
-    "divided by 3/pi for Mann-Whitney"
+    "divided by 3/pi for Mann-Whitney; one estimate (smoothness, slopes, tau): its distance "
+    "from deciding over its standard error, which falls as 1/sqrt(runs)"
 )
 
 
@@ -74,33 +82,29 @@ class Need:
     sweep: str
     test: str
     effect: str
-    have: tuple[int, int]
-    per_group: float  # runs per group for the power asked
+    have: tuple[int, ...]  # finished runs per group compared, or in all (a projection)
+    per_group: float  # runs per group for the power asked (a projection: in all)
     further: float  # runs still to train (both groups)
     core_hours: float
 
 
 def runs_needed(findings: list[Finding], seconds_per_run: dict[str, float]) -> list[Need]:
-    """For every finding still open (inconclusive, no data), each of its undecided two-group
-    tests sized by its observed effect; core-hours at the sweep's seconds per run (nan where
-    unknown)."""
+    """For every finding still open (inconclusive, no data), each test of its undecided
+    comparisons sized by its observed effect: both ways, since either decides (a difference
+    test decides an effect claim for it and a null claim against it, a margin test the other
+    way round); core-hours at the sweep's seconds per run (nan where unknown)."""
     needs = []
     for finding in findings:
         if finding.verdict in DECIDED:
             continue
         # each claim is its own Holm family, multiplied by its comparisons (stats.holm)
         alpha = ALPHA / max(len({t.comparison for t in finding.tests}), 1)
-        decided_pairs = {t.pair for t in finding.tests if t.decides(finding.rule)}
+        decided = {t.comparison for t in finding.tests if t.decides(finding.rule)}
+        seconds = seconds_per_run.get(finding.sweep, math.nan)
         for test in finding.tests:
-            if test.values is None or test.pair in decided_pairs:
+            if (test.values is None and test.projection is None) or test.comparison in decided:
                 continue
-            if finding.rule == COMPARE:
-                pass  # a comparison is decided by either test: both are sized
-            elif finding.rule == "effect" and test.kind == EQUIVALENT:
-                continue  # an effect claim is decided by its difference test
-            elif finding.rule != "effect" and test.kind != EQUIVALENT:
-                continue  # a null claim is decided for by its margin test
-            needs.append(_need(finding, test, alpha, seconds_per_run.get(finding.sweep, math.nan)))
+            needs.append(_need(finding, test, alpha, seconds))
     return needs
 
 
@@ -108,7 +112,7 @@ def unsized(findings: list[Finding], needs: list[Need]) -> list[str]:
     """The open findings no power calculation covers, each with why it is open."""
     sized = {need.claim for need in needs}
     return [
-        f"{f.key} ({f.verdict}): {f.note or f.evidence}; no two-group effect to size runs on"
+        f"{f.key} ({f.verdict}): {f.note or f.evidence}; no test yet to size runs on"
         for f in findings
         if f.verdict not in DECIDED and f.key not in sized
     ]
@@ -132,7 +136,42 @@ def mean_difference(a: np.ndarray, b: np.ndarray, strata: Strata | None) -> tupl
     return float(difference / weight), float(np.sqrt(squares / freedom))
 
 
+def projected_runs(projection: Projection, alpha: float, sides: str, power: float = POWER) -> float:
+    """Runs that learn for a test of an estimate (not a two-group comparison) to decide with
+    the power asked, its standard error falling as 1 / sqrt(runs): n (z se / distance)^2,
+    z = z_alpha (z_alpha/2 two-sided) + z_power. At or beyond its bound: infinite."""
+    if projection.distance <= 0 or not projection.se > 0 or not math.isfinite(projection.se):
+        return math.inf
+    z = stats.norm.ppf(1 - alpha / 2 if sides == TWO_SIDED else 1 - alpha) + stats.norm.ppf(power)
+    return projection.learned * (z * projection.se / projection.distance) ** 2
+
+
+def _projected_need(finding: Finding, test, alpha: float, seconds: float) -> Need:
+    """A projection's runs in all: the runs that learn it needs, at the share of finished
+    runs that learned so far."""
+    p = test.projection
+    learned = projected_runs(p, alpha, test.sides)
+    total = learned * p.finished / p.learned if p.learned else math.inf
+    further = max(0, math.ceil(total) - p.finished) if math.isfinite(total) else math.inf
+    effect = (
+        f"{p.estimate}, {p.distance:.3g} from deciding, standard error {p.se:.3g} over "
+        f"{p.learned} runs that learned of {p.finished}"
+    )
+    return Need(
+        finding.key,
+        finding.sweep,
+        test.label,
+        effect,
+        (p.finished,),
+        total,
+        further,
+        further * seconds / 3600,
+    )
+
+
 def _need(finding: Finding, test, alpha: float, seconds: float) -> Need:
+    if test.values is None:
+        return _projected_need(finding, test, alpha, seconds)
     a, b = (np.asarray(v, dtype=float) for v in test.values)
     if test.kind == EQUIVALENT:
         d, sd = mean_difference(a, b, test.strata)
@@ -168,9 +207,11 @@ def format_needs(findings: list[Finding], seconds_per_run: dict[str, float]) -> 
         per = f"{math.ceil(need.per_group)}" if math.isfinite(need.per_group) else "unbounded"
         further = f"{need.further:,.0f}" if math.isfinite(need.further) else "-"
         hours = f"{need.core_hours:.2g}" if math.isfinite(need.core_hours) else "-"
+        now = "+".join(str(n) for n in need.have)
+        where = "per group" if len(need.have) == 2 else "in all"
         lines.append(
-            f"{need.claim}: {need.test}: {need.effect}; runs now {need.have[0]}+{need.have[1]}, "
-            f"needed {per} per group: {further} more runs, {hours} core-hours"
+            f"{need.claim}: {need.test}: {need.effect}; runs now {now}, "
+            f"needed {per} {where}: {further} more runs, {hours} core-hours"
         )
     lines += unsized(findings, needs)
     if len(lines) == 1:  # no experiment run at all is not every claim decided

@@ -189,14 +189,15 @@ def permutation_p(
     values: Sequence[float],
     permutations: int = 2000,
     seed: int = 0,
-) -> tuple[float, float]:
-    """statistic(values) and its two-sided permutation p-value over shuffles of values."""
+) -> tuple[float, float, float]:
+    """statistic(values), its two-sided permutation p-value over shuffles of values, and the
+    standard deviation of the statistic over the shuffles (its spread where nothing holds)."""
     values = np.asarray(values)
     observed = statistic(values)
     rng = np.random.default_rng(seed)
     shuffled = np.array([statistic(rng.permutation(values)) for _ in range(permutations)])
     extreme = np.sum(np.abs(shuffled) >= abs(observed) - 1e-12)
-    return observed, float((1 + extreme) / (permutations + 1))
+    return observed, float((1 + extreme) / (permutations + 1)), float(np.std(shuffled))
 
 
 def tail_share(beyond: np.ndarray) -> float:
