@@ -525,11 +525,24 @@ def by_field(runs: list[dict], **values) -> list[dict]:
     return chosen
 
 
-def check_output(runs: list[dict], claim: str) -> list[Test]:
-    """Softmax vs logistic outputs, over every type and learning rate of a sweep."""
+def compare_values(
+    runs: list[dict],
+    setting: str,
+    values: tuple[str, str],
+    claim: str,
+    within: tuple[str, ...],
+    labels: tuple[str, str] | None = None,
+) -> list[Test]:
+    """The paper's runs with one value of a setting against those with another (compare_error),
+    labelled by the values or by `labels`."""
     runs = paper_runs(runs)
-    softmax, logistic = by_field(runs, output="softmax"), by_field(runs, output="logistic")
-    return compare_error(softmax, logistic, "softmax", "logistic", claim, within=("cell",))
+    a, b = (by_field(runs, **{setting: value}) for value in values)
+    return compare_error(a, b, *(labels or values), claim, within=within)
+
+
+def check_output(runs: list[dict], claim: str) -> list[Test]:
+    """Softmax vs logistic outputs, over every learning rate of a sweep, within each type."""
+    return compare_values(runs, "output", ("softmax", "logistic"), claim, within=("cell",))
 
 
 def check_batch_effect(runs: list[dict]) -> list[Test]:
@@ -554,15 +567,7 @@ def check_softmax_better(runs: list[dict]) -> list[Test]:
 
 def check_peepholes(runs: list[dict]) -> list[Test]:
     """LSTM (peepholes) vs NPLSTM: peepholes do not lower the error beyond x1.25."""
-    runs = paper_runs(runs)
-    return compare_error(
-        by_field(runs, cell="LSTM"),
-        by_field(runs, cell="NPLSTM"),
-        "LSTM",
-        "NPLSTM",
-        "not lower",
-        within=("output",),
-    )
+    return compare_values(runs, "cell", ("LSTM", "NPLSTM"), "not lower", within=("output",))
 
 
 def check_standard_nonlinearities(runs: list[dict]) -> list[Test]:
@@ -604,15 +609,9 @@ def check_bidi_ctc(runs: list[dict]) -> list[Test]:
 
 
 def check_bidi_lines(runs: list[dict]) -> list[Test]:
-    """BIDI against LSTM1 on text lines."""
-    runs = paper_runs(runs)
-    return compare_error(
-        by_field(runs, direction="bidi"),
-        by_field(runs, direction="uni"),
-        "BIDI",
-        "LSTM1",
-        "lower",
-        within=("hidden",),
+    """BIDI against LSTM1 on text lines, within each hidden size."""
+    return compare_values(
+        runs, "direction", ("bidi", "uni"), "lower", within=("hidden",), labels=("BIDI", "LSTM1")
     )
 
 
