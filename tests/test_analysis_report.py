@@ -214,3 +214,12 @@ def test_figures_draw_runs_stopped_at_chance_as_runs_that_did_not_learn(tmp_path
     assert not_diverged(runs) == [learned_run, at_chance] and diverged(runs) == [blown]
     figure = fig_lr_hidden(runs, tmp_path)
     assert "3 runs: 1 of 3 learned, 1 did not learn, 1 diverged." in figure.caption
+
+
+def test_the_tenth_best_error_says_how_many_of_the_ten_learned():
+    run = {"dataset": "mnist", "status": "done", "reason": ""}
+    some = [{**run, "best_error": 0.01}] * 4 + [{**run, "best_error": 0.9}] * 8
+    assert paper.tenth_best_error(some) == "90.00% (4 of the ten best learned)"
+    all_learned = [{**run, "best_error": 0.01 * (k + 1)} for k in range(12)]
+    assert paper.tenth_best_error(all_learned) == "10.00%"
+    assert paper.tenth_best_error(some[:5]) == "- (5 runs)"
