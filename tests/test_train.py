@@ -11,6 +11,7 @@ import torch
 from lstmbench.data.base import ArraySequenceSet
 from lstmbench.errors import UserError
 from lstmbench.model.nets import SequenceNet, reverse_padded
+from lstmbench.training import loop
 from lstmbench.training.checkpoint import build_net, load_checkpoint
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
@@ -204,3 +205,19 @@ def test_reverse_padded_reverses_within_each_length():
     out = reverse_padded(x, torch.tensor([4, 2]))
     assert out[:, 0, 0].tolist() == [3, 2, 1, 0]
     assert out[:, 1, 0].tolist() == [1, 0, 2, 3]
+
+
+def test_training_flushes_denormal_floats_unless_told_not_to(small_mnist, monkeypatch):
+    """A saturated run's backward pass is full of denormal floats, which x86 computes on a
+    slow path (benchmarks/denormals.py: 11x on a text-line run); training flushes them."""
+    torch.set_flush_denormal(False)  # the process default (earlier tests may have trained)
+    tiny_float = torch.tensor([1e-40], dtype=torch.float32)  # below float32's normal range
+    assert (tiny_float * 1.0).item() != 0.0
+    try:
+        train_run(tiny(samples=32), datasets=small_mnist, progress=False)
+        assert (tiny_float * 1.0).item() == 0.0
+        monkeypatch.setattr(loop, "FLUSH_DENORMALS", False)
+        train_run(tiny(samples=32), datasets=small_mnist, progress=False)
+        assert (tiny_float * 1.0).item() != 0.0
+    finally:
+        torch.set_flush_denormal(False)  # the rest of the session as it began
