@@ -774,6 +774,20 @@ def test_smoothness_verdicts(store, shape, expected):
         assert p_values_say_their_sides(finding.evidence)
 
 
+def test_smoothness_neighbours_differ_in_the_setting():
+    """Hidden sizes on a grid, the error a rough step in hidden size (25 and 100 four times
+    the error of 50), runs at one size alike. Runs at one size sort next to each other; when
+    those counted as neighbours, the rough step read as smooth (ratio 0.55, p=0.003)."""
+    rng = np.random.default_rng(11)
+    runs = []
+    for hidden, level in ((25, 0.2), (50, 0.05), (100, 0.2)):
+        for lr in 10 ** rng.uniform(-3.5, -2.5, 12):
+            error = level * np.exp(rng.normal(0, 0.05))
+            runs.append({"hidden": hidden, "lr": float(lr), "best_error": error})
+    ratio, _, p = F.smoothness(runs, "hidden", "lr")
+    assert ratio > 1.5 and p < 0.05  # rougher than a random order
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_smoothness_interval_of_random_errors_holds_no_structure(seed):
     """Errors in random order: the interval of the neighbour/random ratio holds 1 (and the

@@ -389,7 +389,10 @@ def smoothness(
                 members = np.flatnonzero(gs == g)
                 ys[members] = shuffle.permutation(ys[members])
         order = np.lexsort((xs, gs))
-        same = gs[order][1:] == gs[order][:-1]
+        # neighbours: adjacent in `key` within one `within` group, and apart in `key` (runs
+        # at one value, such as a pilot's runs at one hidden size, differ by the other
+        # setting alone, not by a step in `key`)
+        same = (gs[order][1:] == gs[order][:-1]) & (xs[order][1:] != xs[order][:-1])
         if not same.any():
             return float("nan")
         neighbour = np.abs(np.diff(ys[order]))[same].mean()
