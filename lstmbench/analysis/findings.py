@@ -774,6 +774,12 @@ def comparison_verdict(tests: list[Test]) -> tuple[str, str]:
     return INCONCLUSIVE, "neither a difference nor equivalence within x1.25 is significant yet"
 
 
+def undecided_tests(finding: Finding) -> list[Test]:
+    """The tests of a finding's comparisons that no test has decided yet."""
+    decided = {t.comparison for t in finding.tests if t.decides(finding.rule)}
+    return [t for t in finding.tests if t.comparison not in decided]
+
+
 def evidence_line(test: Test) -> str:
     """A test in words: its label, effect, p-value with its sides, and Holm-adjusted p."""
     effect = f"{test.effect}; " if test.effect else ""

@@ -38,6 +38,7 @@ from lstmbench.analysis.findings import (
     TWO_SIDED,
     Finding,
     Projection,
+    undecided_tests,
 )
 from lstmbench.analysis.stats import Strata, cliffs_delta, shared_strata
 
@@ -99,10 +100,9 @@ def runs_needed(findings: list[Finding], seconds_per_run: dict[str, float]) -> l
             continue
         # each claim is its own Holm family, multiplied by its comparisons (stats.holm)
         alpha = ALPHA / max(len({t.comparison for t in finding.tests}), 1)
-        decided = {t.comparison for t in finding.tests if t.decides(finding.rule)}
         seconds = seconds_per_run.get(finding.sweep, math.nan)
-        for test in finding.tests:
-            if (test.values is None and test.projection is None) or test.comparison in decided:
+        for test in undecided_tests(finding):
+            if test.values is None and test.projection is None:
                 continue
             needs.append(_need(finding, test, alpha, seconds))
     return needs

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstmbench.analysis.findings import DECIDED, Finding
+from lstmbench.analysis.findings import DECIDED, Finding, undecided_tests
 from lstmbench.analysis.paper import EXPERIMENTS, evaluate, read_experiments
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
 from lstmbench.analysis.power import format_needs
@@ -389,8 +389,7 @@ def mark_wanted(experiment: ExperimentPlan, findings: list[Finding]) -> None:
     for finding in findings:
         if finding.verdict in DECIDED:
             continue
-        decided = {t.comparison for t in finding.tests if t.decides(finding.rule)}
-        undecided = [t for t in finding.tests if t.comparison not in decided]
+        undecided = undecided_tests(finding)
         if not undecided or any(t.runs is None for t in undecided):
             compared = []  # every group
             break
