@@ -12,6 +12,7 @@ from scipy import stats
 
 from lstmbench.analysis.findings import (
     Check,
+    Finding,
     Projection,
     check_eventual_divergence,
     check_output_alike,
@@ -19,8 +20,11 @@ from lstmbench.analysis.findings import (
     check_smoothness,
     evaluate_findings,
 )
+from lstmbench.analysis.findings import Test as StatTest
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
 from lstmbench.analysis.power import (
+    Need,
+    claim_core_seconds,
     difference_n,
     margin_n,
     mean_difference,
@@ -28,7 +32,14 @@ from lstmbench.analysis.power import (
     runs_needed,
 )
 from lstmbench.analysis.stats import equivalence_p, mann_whitney, van_elteren
-from lstmbench.cli.budget import mark_wanted, paper_work, report_sections
+from lstmbench.cli.budget import (
+    REACH,
+    Work,
+    mark_wanted,
+    open_experiments,
+    paper_work,
+    report_sections,
+)
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
 from lstmbench.sweep.budget import (
@@ -49,6 +60,7 @@ from lstmbench.sweep.budget import (
     choose_lengths,
     cost_ratio,
     effective_run_seconds,
+    format_plan,
     group_label,
     least_samples,
     load_plan,
@@ -612,6 +624,54 @@ def test_open_one_estimate_claims_get_runs_needed_at_the_share_that_learned():
 def test_an_estimate_at_its_bound_cannot_be_decided_by_more_runs():
     at_bound = Projection("slope 1.50", 0.0, 0.1, 10, 10)
     assert projected_runs(at_bound, 0.05, "two one-sided tests") == math.inf
+
+
+def need(claim: str, comparison: str, further: float, core_hours: float) -> Need:
+    return Need(claim, "s", "t", comparison, "", (4, 4), 8.0, further, core_hours)
+
+
+def test_a_claim_needs_its_dearest_open_comparison_at_that_comparison_s_cheapest_test():
+    needs = [
+        need("a", "x", 10, 1.0),  # comparison x: its margin test is the cheaper
+        need("a", "x", 4, 0.5),
+        need("a", "y", 8, 2.0),  # y is the dearer comparison: the claim waits on it
+        need("b", "z", math.inf, math.inf),  # no count decides it
+        need("b", "w", 2, 0.1),
+        need("c", "v", 6, math.nan),  # time per run unknown: nothing to weigh it by
+    ]
+    assert claim_core_seconds(needs) == {"a": 2.0 * 3600, "b": math.inf, "c": 0.0}
+
+
+def one_estimate_finding(sweep: str, distance: float) -> Finding:
+    """An open claim of one estimate, standard error 0.1 over 10 runs that all learned."""
+    projection = Projection("ratio", distance, 0.1, 10, 10)
+    test = StatTest("smoothness", 0.3, "two-sided", "", "", projection=projection)
+    return Finding(sweep, "a claim", sweep, "effect", tests=[test], verdict="inconclusive")
+
+
+def test_top_ups_leave_out_claims_whose_runs_needed_cost_far_more_than_is_left():
+    plan, each = twin_plan(8, 8)
+    near = one_estimate_finding("a", 0.2)  # about 20 runs that learn would decide it
+    far = one_estimate_finding("b", 0.005)  # tens of thousands would
+    work = Work(specs={}, claims={}, findings=lambda store: [near, far])
+    run_seconds = effective_run_seconds(plan, plan.experiment("a"))
+    need_near = claim_core_seconds(runs_needed([near], {"a": run_seconds}))["a"]
+    need_far = claim_core_seconds(runs_needed([far], {"b": run_seconds}))["b"]
+    assert 0 < need_near < need_far / 100
+    # within the shared rounds every open claim gets runs
+    assert open_experiments(plan, work, None) == {"a": 1, "b": 1}
+    # a top-up that can spend a tenth of the far claim's need leaves it out
+    reach = REACH * need_far / 10
+    still = open_experiments(plan, work, None, reach)
+    assert still == {"a": 1} and list(plan.experiment("b").beyond_reach) == ["b"]
+    round_ = allocate_round(plan, 3, reach / REACH, still)
+    assert set(round_.added) == {"a"} and round_.open_before == ["a"]
+    round_.beyond_reach = ["b b (its runs needed: ...)"]
+    plan.rounds.append(round_)
+    assert "beyond reach: b b" in format_plan(plan)
+    # with the time to pay for it, it is back
+    assert open_experiments(plan, work, None, 2 * need_far) == {"a": 1, "b": 1}
+    assert plan.experiment("b").beyond_reach == {}
 
 
 # -- resuming, on real MNIST ----------------------------------------------------------------

@@ -82,6 +82,7 @@ class Need:
     claim: str
     sweep: str
     test: str
+    comparison: str  # tests of one comparison: either decides it
     effect: str
     have: tuple[int, ...]  # finished runs per group compared, or in all (a projection)
     per_group: float  # runs per group for the power asked (a projection: in all)
@@ -106,6 +107,25 @@ def runs_needed(findings: list[Finding], seconds_per_run: dict[str, float]) -> l
                 continue
             needs.append(_need(finding, test, alpha, seconds))
     return needs
+
+
+def claim_core_seconds(needs: list[Need]) -> dict[str, float]:
+    """Core-seconds of further runs each sized claim needs: the dearest of its open
+    comparisons, each at its cheapest test (either of a comparison's tests decides it).
+    Infinite where a comparison no count of runs decides; 0 where the time per run is
+    unknown (nothing to weigh it by)."""
+    cheapest: dict[tuple[str, str], float] = {}
+    for need in needs:
+        if math.isinf(need.further):
+            seconds = math.inf
+        else:
+            seconds = 0.0 if math.isnan(need.core_hours) else need.core_hours * 3600
+        key = (need.claim, need.comparison)
+        cheapest[key] = min(cheapest.get(key, math.inf), seconds)
+    dearest: dict[str, float] = {}
+    for (claim, _), seconds in cheapest.items():
+        dearest[claim] = max(dearest.get(claim, 0.0), seconds)
+    return dearest
 
 
 def unsized(findings: list[Finding], needs: list[Need]) -> list[str]:
@@ -161,6 +181,7 @@ def _projected_need(finding: Finding, test, alpha: float, seconds: float) -> Nee
         finding.key,
         finding.sweep,
         test.label,
+        test.comparison,
         effect,
         (p.finished,),
         total,
@@ -195,7 +216,15 @@ def _need(finding: Finding, test, alpha: float, seconds: float) -> Need:
         else math.inf
     )
     return Need(
-        finding.key, finding.sweep, test.label, effect, have, n, further, further * seconds / 3600
+        finding.key,
+        finding.sweep,
+        test.label,
+        test.comparison,
+        effect,
+        have,
+        n,
+        further,
+        further * seconds / 3600,
     )
 
 

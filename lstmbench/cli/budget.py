@@ -21,7 +21,7 @@ import numpy as np
 from lstmbench.analysis.findings import DECIDED, Finding, undecided_tests
 from lstmbench.analysis.paper import EXPERIMENTS, evaluate, read_experiments
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
-from lstmbench.analysis.power import format_needs
+from lstmbench.analysis.power import claim_core_seconds, format_needs, runs_needed
 from lstmbench.analysis.runs import pilot_sweep_name
 from lstmbench.cli.options import sweep_options
 from lstmbench.errors import UserError
@@ -62,6 +62,11 @@ from lstmbench.sweep.budget import (
     usable_core_seconds,
 )
 
+# A top-up round leaves out an open claim whose power calculation asks for runs costing more
+# than REACH times what the round can spend: projected from a few runs, that figure can be
+# off several-fold, but a claim asking for tens of times the budget left will not be decided
+# by it, and its runs would be taken from claims that may.
+REACH = 3.0
 CALIBRATION_SAMPLES = 10_000  # a nominal run length: only the per-sample times are used
 PAPER_TIMING_STEPS = 10  # steps a group of the paper's protocol is timed on, where one is
 
@@ -166,7 +171,8 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
         for number in range(1, MAX_ROUNDS + 1):
             still = {}
             if len(plan.rounds) < number:  # a resumed plan's allocated round goes on as it was
-                still = admit(plan, work, store, options, executor, clock, problems)
+                top_up = number > len(ROUND_SHARES)
+                still = admit(plan, work, store, options, executor, clock, problems, top_up)
                 save()
             trained = run_round(
                 plan, number, work, store, options, executor, clock, problems, still
@@ -274,11 +280,15 @@ def _options_for(spec, options, pending: int = 0):
     return dataclasses.replace(options, data_path=data, pack=pack)
 
 
-def admit(plan: Plan, work: Work, store, options, executor, clock, problems: list) -> dict:
+def admit(
+    plan: Plan, work: Work, store, options, executor, clock, problems: list, top_up: bool = False
+) -> dict:
     """Plan the deferred experiments that now fit (admit_deferred), and train their pilots.
-    Returns the open claims of each experiment (open_experiments), for the round."""
-    still = open_experiments(plan, work, store)
+    Returns the open claims of each experiment (open_experiments), for the round; before a
+    top-up round, only the claims within its reach (REACH)."""
     left = clock.left(plan.budget) - REPORT_SECONDS
+    reach = REACH * round_core_seconds(plan, left) if top_up else None
+    still = open_experiments(plan, work, store, reach)
     admitted = admit_deferred(plan, round_core_seconds(plan, left), still)
     if admitted:
         print(f"at the measured speed {', '.join(admitted)} fit as well", flush=True)
@@ -365,16 +375,24 @@ def _pilot_stage(
     return {i: [runs[c.run_id] for c in group if c.run_id in runs] for i, group in configs.items()}
 
 
-def open_experiments(plan: Plan, work: Work, store) -> dict[str, int]:
+def open_experiments(plan: Plan, work: Work, store, reach: float | None = None) -> dict[str, int]:
     """Each experiment with claims not decided yet, and how many; the verdicts, and which
-    groups an open claim still reads, go in the plan."""
+    groups an open claim still reads, go in the plan. Given `reach` (core-seconds), a claim
+    whose further runs (analysis/power.py, at the experiment's measured cost) cost more is
+    left out, and noted in ExperimentPlan.beyond_reach."""
     findings = work.findings(store)
     still = {}
     for experiment in plan.experiments:
         own = [f for f in findings if f.sweep == experiment.spec]
         experiment.verdicts = {f.key: f.verdict for f in own}
+        experiment.beyond_reach = {}
+        if reach is not None and experiment.planned:
+            seconds = {experiment.spec: effective_run_seconds(plan, experiment)}
+            needs = claim_core_seconds(runs_needed(own, seconds))
+            experiment.beyond_reach = {k: v for k, v in needs.items() if v > reach}
+            own = [f for f in own if f.key not in experiment.beyond_reach]
         mark_wanted(experiment, own)
-        undecided = sum(v not in DECIDED for v in experiment.verdicts.values())
+        undecided = sum(f.verdict not in DECIDED for f in own)
         if undecided:
             still[experiment.spec] = undecided
     return still
@@ -411,8 +429,20 @@ def run_round(
         share = shares[0] / sum(shares) if shares else 1.0
         core_seconds = round_core_seconds(plan, left * share)
         round_ = allocate_round(plan, number, core_seconds, still)
+        round_.beyond_reach = [
+            f"{e.spec} {claim} (its runs needed: {_core_hours_text(seconds)})"
+            for e in plan.experiments
+            for claim, seconds in e.beyond_reach.items()
+        ]
         planned = any(e.planned for e in plan.experiments)
         if not round_.added and (number > len(ROUND_SHARES) or not planned):
+            stopped = "the top-ups stopped"  # once: a resumed plan stops here again
+            if round_.beyond_reach and not any(n.startswith(stopped) for n in plan.notes):
+                plan.notes.append(
+                    f"{stopped} with {format_duration(left)} left: the open claims "
+                    f"need far more runs than that pays for "
+                    f"({core_seconds / 3600:.2g} core-hours): {', '.join(round_.beyond_reach)}"
+                )
             return False
         plan.rounds.append(round_)
         print(
@@ -449,6 +479,12 @@ def run_round(
     round_.done = True
     open_experiments(plan, work, store)  # the verdicts after the round, for the plan file
     return bool(round_.added)
+
+
+def _core_hours_text(seconds: float) -> str:
+    return (
+        "no count of runs decides it" if math.isinf(seconds) else f"{seconds / 3600:.2g} core-hours"
+    )
 
 
 def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:

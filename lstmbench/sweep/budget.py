@@ -334,6 +334,9 @@ class ExperimentPlan:
     # calibration predicted for the same runs: its own speed (cost_ratio).
     measured_seconds: float = 0.0
     predicted_seconds: float = 0.0
+    # Open claims a top-up round left out: the runs their power calculation asks for cost
+    # far more than the budget has left (claim -> core-seconds needed).
+    beyond_reach: dict = field(default_factory=dict)
 
     @property
     def measured_ratio(self) -> float | None:
@@ -390,6 +393,7 @@ class Round:
     added: dict = field(default_factory=dict)  # spec -> runs added per group given runs
     given: dict = field(default_factory=dict)  # spec -> groups given runs (absent: all)
     open_before: list[str] = field(default_factory=list)
+    beyond_reach: list[str] = field(default_factory=list)  # open claims it gave nothing
     done: bool = False
     wall_seconds: float = 0.0  # how long its runs took (0 until done)
 
@@ -752,9 +756,10 @@ def format_plan(plan: Plan) -> str:
     for r in plan.rounds:
         state = f"done in {format_duration(r.wall_seconds)}" if r.done else "planned"
         kind = "" if r.number <= len(ROUND_SHARES) else " (top-up)"
+        beyond = f"; beyond reach: {', '.join(r.beyond_reach)}" if r.beyond_reach else ""
         lines.append(
             f"round {r.number}{kind}: {r.core_seconds / 3600:.2g} core-hours for "
-            f"{', '.join(r.open_before) or nothing} ({state})"
+            f"{', '.join(r.open_before) or nothing} ({state}){beyond}"
         )
     ratio = speed_ratio(plan)
     if ratio is not None:
