@@ -21,7 +21,8 @@ there are:
   least runs, then an equal share of the rest per claim still open (allocate_round), so
   cheap experiments get many runs and no claim waits on the dearest; between rounds the
   verdicts are drawn again and experiments whose claims are all decided get nothing more.
-  Then top-up rounds take what is left until it pays for no run more;
+  Then top-up rounds take what is left until it pays for no run more, leaving out claims
+  whose runs needed cost far more than that (cli/budget.py, REACH);
 - measured speed: once an experiment's pilot has run, its wall time against what
   calibration predicted corrects that experiment's costs (cost_ratio), and again after each
   round: an experiment deferred on calibration's word joins when it fits beside what the
