@@ -13,7 +13,6 @@ is its whole training loop (batches, loss, update), timed by the loop's own cloc
 from __future__ import annotations
 
 import argparse
-import platform
 import re
 import statistics
 import subprocess
@@ -21,6 +20,7 @@ import sys
 
 import torch
 
+from lstmbench.bench import speed
 from lstmbench.data import load_dataset
 from lstmbench.training.config import RunConfig
 from lstmbench.training.loop import train_runs
@@ -65,7 +65,7 @@ def main() -> int:
     torch.set_num_threads(1)
     datasets = load_dataset("mnist", args.data)
     print(
-        f"{platform.processor() or platform.machine()}, one thread, batch 1, hidden 100, "
+        f"{speed.cpu_name()}, one thread, batch 1, hidden 100, "
         f"median of {args.rounds} interleaved rounds of {args.steps} samples"
     )
     for direction in ("uni", "bidi"):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
 import statistics
 import sys
 import time
@@ -85,7 +84,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     sgemm, sgemm_flops = speed.sgemm_step("cpu")
     print(
-        f"{platform.processor() or platform.machine()}, {args.threads} thread(s), torch "
+        f"{speed.cpu_name()}, {args.threads} thread(s), torch "
         f"{torch.__version__}; {args.samples} steps a run, median of {args.repeats}"
     )
     print(

@@ -9,7 +9,7 @@ from conftest import shared_data
 
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
-from lstmbench.sweep.estimate import EstimateOptions, estimate_spec, schedule
+from lstmbench.sweep.estimate import EstimateOptions, estimate_spec, schedule, slope_per_sample
 from lstmbench.sweep.spec import load_spec
 from lstmbench.training.fused import make_tasks
 
@@ -77,6 +77,16 @@ def test_costs_come_from_the_timings_and_the_grouping(estimate):
         two = (group.alone + (group.fused_task - group.alone) / 2) * 3000  # halfway to K=3
         three = group.fused_task * 3000
         assert fused == pytest.approx((two + three + 5 * evaluating) / 3600)
+
+
+def test_seconds_per_sample_leave_out_the_fixed_start():
+    # a start of 30 ms and 1 ms a sample: the average of a 30-sample timing is twice the rate
+    start, rate = 0.030, 0.001
+    short, long = start + 30 * rate, start + 120 * rate
+    assert slope_per_sample(short, 30, long, 120) == pytest.approx(rate)
+    assert long / 120 > 1.2 * rate
+    # timing noise that leaves no positive difference: the long timing's average, a bound
+    assert slope_per_sample(0.2, 30, 0.19, 120) == pytest.approx(0.19 / 120)
 
 
 def test_wall_time_schedules_whole_tasks_in_order():

@@ -5,16 +5,22 @@ that leave the speed of a training step alone (learning rate, momentum, seed, an
 or how often they train and evaluate) are one group. Each group is timed here, with the
 real training loop on truncated copies of its runs:
 
-- alone: one run of `steps` training steps (after a warmup of two steps), best of `repeats`;
+- alone: one run of `steps` training steps (four times as many where that took under
+  MIN_TIMED_SECONDS, as fast runs of small networks do) and one of a quarter as many, after
+  a warmup of two steps, best of `repeats` each;
 - fused: the group's largest pack (as make_tasks packs it with `pack`) of such runs through
   one fused computation, the same way;
 - evaluation: `evaluate` on up to EVAL_TIMING test samples of a trained run.
 
 Seconds per training sample come from the loop's own clock (it includes loading batches and
-excludes building the network and the final evaluation). A run's cost is its training
-samples times that, plus its evaluations: ceil(samples / eval_every) of them, each of
-eval_samples test samples (all of the test set for 0). A fused task of k runs, when the pack
-timed had K, costs by linear interpolation between the run alone (k = 1) and the K-pack.
+excludes building the network and the final evaluation), as the difference between the long
+and the short timing over the difference of their samples: the loop's start (an epoch's
+sample order, the first calls; 10 to 30 ms) costs as much as 30 steps of a small network at
+batch 1, and would double the figure, where a run of thousands of steps pays it once. A
+run's cost is its training samples times that, plus its evaluations: ceil(samples /
+eval_every) of them, each of eval_samples test samples (all of the test set for 0). A fused
+task of k runs, when the pack timed had K, costs by linear interpolation between the run
+alone (k = 1) and the K-pack.
 
 Settings drawn at random over a range of whole numbers (hidden = { log_int_uniform = ... })
 would make nearly every run its own group, so runs are grouped by ranges of them instead:
@@ -64,6 +70,9 @@ EVAL_TIMING = 100  # test samples an evaluation is timed on
 SAMPLE_LINES = 200  # least training lines made in memory for a set that is not generated
 TIMING_LR = 1e-4  # small, so no timed run diverges; the rate does not change the speed
 WARMUP_STEPS = 2
+# A timing shorter than this is taken again four times as long: the difference of two
+# timings must stand well clear of the jitter of the loop's start (a few ms).
+MIN_TIMED_SECONDS = 0.25
 
 
 @dataclass
@@ -406,9 +415,8 @@ def _time_group(group: Group, data: DataInfo, options: EstimateOptions) -> None:
     warm = _truncated(base, min(samples, WARMUP_STEPS * base.batch_size))
     # first calls allocate (and build kernels); keep them off the clock
     train_runs([warm], (warm_set, data.test), device)
-    alone, results = _best(
-        [_truncated(base, samples)], (timed_set, data.test), options.repeats, samples, device
-    )
+    datasets = (timed_set, data.test)
+    alone, results, samples = _per_sample([base], datasets, options.repeats, samples, device)
     group.alone = alone * group.width_scale
     model = results[0].model.to(device)
     count = min(EVAL_TIMING, len(data.test))
@@ -418,7 +426,7 @@ def _time_group(group: Group, data: DataInfo, options: EstimateOptions) -> None:
     if group.pack > 1:
         members = _largest_task(group, device)
         pack = [_truncated(c, samples, lr=TIMING_LR, **_drawn(group)) for c in members]
-        fused, _ = _best(pack, (timed_set, data.test), options.repeats, samples, device)
+        fused, _, _ = _per_sample(pack, datasets, options.repeats, samples, device)
         group.fused_task = fused * group.width_scale
     group.timing_seconds = time.perf_counter() - started
 
@@ -434,16 +442,41 @@ def _drawn(group: Group) -> dict:
     return {setting: getattr(group.timed, setting) for setting in group.ranges}
 
 
+def _per_sample(configs: list[RunConfig], datasets, repeats: int, samples: int, device: str):
+    """Seconds per training sample of `configs` trained together: slope_per_sample of a
+    training of `samples` samples (four times as many where it took under
+    MIN_TIMED_SECONDS and the set has them) and one of a quarter as many, each the fastest
+    of `repeats`. Returns it, the long training's results and its samples."""
+    long_seconds, results = _best(configs, datasets, repeats, samples, device)
+    if long_seconds < MIN_TIMED_SECONDS and 4 * samples <= len(datasets[0]):
+        samples *= 4
+        long_seconds, results = _best(configs, datasets, repeats, samples, device)
+    batch = configs[0].batch_size
+    short = samples // 4 // batch * batch
+    if not 0 < short < samples:
+        return long_seconds / samples, results, samples
+    short_seconds, _ = _best(configs, datasets, repeats, short, device)
+    return slope_per_sample(short_seconds, short, long_seconds, samples), results, samples
+
+
+def slope_per_sample(short_seconds: float, short: int, long_seconds: float, samples: int) -> float:
+    """Seconds per sample between two timings of `short` and `samples` samples: what the
+    longer one adds per sample, free of the fixed start. Where timing noise leaves it no
+    larger than zero, the long timing's average (an upper bound)."""
+    slope = (long_seconds - short_seconds) / (samples - short)
+    return slope if slope > 0 else long_seconds / samples
+
+
 def _best(configs: list[RunConfig], datasets, repeats: int, samples: int, device: str):
-    """The fastest of `repeats` trainings: seconds per training sample (of all the runs
-    together), from the loop's clock, and that training's results."""
+    """The fastest of `repeats` trainings of `samples` samples each: its seconds (all the
+    runs together), from the loop's clock, and its results."""
+    configs = [_truncated(c, samples) for c in configs]
     best, kept = math.inf, None
     for _ in range(repeats):
         results = train_runs(configs, datasets, device)
-        seen = results[0].samples_seen
-        seconds = results[0].curve[-1]["wall_time"] / max(seen, 1)
-        if seen < samples:
+        if results[0].samples_seen < samples:
             raise RuntimeError(f"a timed run stopped early ({results[0].reason})")
+        seconds = results[0].curve[-1]["wall_time"]
         if seconds < best:
             best, kept = seconds, results
     return best, kept
