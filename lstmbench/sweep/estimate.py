@@ -527,9 +527,9 @@ def format_estimate(estimate: Estimate) -> str:
         "common settings: "
         + " ".join(f"{k}={v}" for k, v in common_settings(estimate.configs).items()),
         f"timed here on {options.device} with {options.threads} thread(s) per run, "
-        f"{options.steps} training steps "
-        f"per timing, fastest of {options.repeats}; evaluation timed on up to {EVAL_TIMING} "
-        "test samples",
+        f"seconds per sample from timings of {options.steps} training steps (4x where "
+        f"under {MIN_TIMED_SECONDS:g} s) less a quarter as many, fastest of "
+        f"{options.repeats}; evaluation timed on up to {EVAL_TIMING} test samples",
     ]
     header = (
         "group",
