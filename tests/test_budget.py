@@ -650,7 +650,7 @@ def one_estimate_finding(sweep: str, distance: float) -> Finding:
 
 
 def test_top_ups_leave_out_claims_whose_runs_needed_cost_far_more_than_is_left():
-    plan, each = twin_plan(8, 8)
+    plan, _ = twin_plan(8, 8)
     near = one_estimate_finding("a", 0.2)  # about 20 runs that learn would decide it
     far = one_estimate_finding("b", 0.005)  # tens of thousands would
     work = Work(specs={}, claims={}, findings=lambda store: [near, far])
