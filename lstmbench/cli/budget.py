@@ -286,10 +286,9 @@ def admit(
     """Plan the deferred experiments that now fit (admit_deferred), and train their pilots.
     Returns the open claims of each experiment (open_experiments), for the round; before a
     top-up round, only the claims within its reach (REACH)."""
-    left = clock.left(plan.budget) - REPORT_SECONDS
-    reach = REACH * round_core_seconds(plan, left) if top_up else None
-    still = open_experiments(plan, work, store, reach)
-    admitted = admit_deferred(plan, round_core_seconds(plan, left), still)
+    spendable = round_core_seconds(plan, clock.left(plan.budget) - REPORT_SECONDS)
+    still = open_experiments(plan, work, store, REACH * spendable if top_up else None)
+    admitted = admit_deferred(plan, spendable, still)
     if admitted:
         print(f"at the measured speed {', '.join(admitted)} fit as well", flush=True)
         run_pilot(plan, work.specs, store, options, executor, problems)
