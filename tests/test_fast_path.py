@@ -300,6 +300,16 @@ def test_the_same_source_elsewhere_reuses_the_build(tmp_path):
     assert built.stat().st_mtime_ns == stamp
 
 
+def test_another_torch_installation_builds_under_another_name(monkeypatch):
+    # torch's build file names the torch it compiled against: environments sharing a cache
+    # under one name would rebuild each time they alternate.
+    name = native.build_name("spec_lstm")
+    monkeypatch.setattr(torch, "__file__", "/another/environment/torch/__init__.py")
+    assert native.build_name("spec_lstm") != name
+    monkeypatch.undo()
+    assert native.build_name("spec_lstm") == name
+
+
 def test_other_dtypes_take_the_generic_path():
     x = torch.randn(3, 2, 4, dtype=torch.bfloat16)
     assert kernels.backend_name(x) == "generic"

@@ -106,6 +106,12 @@ def test_wall_time_of_the_estimate(estimate):
             assert wall >= estimate.core_hours(mode) / workers * (1 - 1e-9)
         assert estimate.wall_hours(mode, 1) == pytest.approx(estimate.core_hours(mode))
     assert len(estimate.tasks_alone) == 10 and len(estimate.tasks_fused) == 4
+    # in the order the runner hands tasks out: the 8-unit runs (the dearer) first
+    hidden_8 = {c.run_id for c in estimate.groups[1].runs}
+    assert estimate.tasks_alone == [
+        estimate.run_seconds[i]
+        for i in sorted(estimate.run_seconds, key=lambda i: i not in hidden_8)
+    ]
 
 
 def test_command_prints_the_table_and_writes_json(spec_file, tmp_path, capsys):

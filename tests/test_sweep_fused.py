@@ -123,6 +123,19 @@ def test_a_group_that_blows_up_falls_back_to_runs_alone(mnist_dir):
         )
 
 
+def test_the_dearest_tasks_come_first():
+    # Workers take tasks in order: a long run started last would end the sweep alone.
+    base = RunConfig(cell="LSTM", samples=1000, batch_size=1)
+    sizes = [25, 25, 200, 25, 100, 200]
+    runs = [dataclasses.replace(base, hidden=h, lr=0.01 * (i + 1)) for i, h in enumerate(sizes)]
+    long = dataclasses.replace(base, hidden=25, samples=10**6)
+    tasks = make_tasks([*runs, long], 16)
+    assert [(t[0].hidden, len(t)) for t in tasks] == [(25, 1), (200, 2), (100, 1), (25, 3)]
+    assert tasks[0] == [long]
+    assert [t[0].hidden for t in make_tasks(runs, 1)] == [200, 200, 100, 25, 25, 25]
+    assert [t[0].lr for t in make_tasks(runs, 1)][-3:] == [0.01, 0.02, 0.04]  # ties in order
+
+
 def test_only_runs_of_one_shape_are_fused():
     base = RunConfig(cell="LSTM", hidden=16, samples=100)
     runs = [dataclasses.replace(base, lr=0.01 * (i + 1), seed=i % 3) for i in range(10)]
@@ -131,7 +144,8 @@ def test_only_runs_of_one_shape_are_fused():
     assert sorted(len(t) for t in tasks) == [1, 1, 2, 4, 4]
     for task in tasks:
         assert len({(c.hidden, c.cell) for c in task}) == 1
-    assert make_tasks(runs, 1) == [[c] for c in runs]
+    # one run each, the dearest first (hidden 32), the others in their order
+    assert make_tasks(runs, 1) == [[runs[10]]] + [[c] for c in runs[:10] + runs[11:]]
     small = [dataclasses.replace(base, hidden=50, batch_size=1, lr=0.01 * i) for i in range(1, 21)]
     assert [len(t) for t in make_tasks(small, 16)] == [16, 4]
     # where a step is big, fusing loses to the runs alone (MAX_FUSED_WORK): fewer, or none

@@ -499,7 +499,10 @@ def _cost(estimate: Estimate, tasks: list[list[RunConfig]], group_of: dict) -> N
             seconds = group.alone * estimate.samples(config) + estimate.eval_seconds(config, group)
             estimate.run_seconds[config.run_id] = seconds
             alone[index] += seconds
-    estimate.tasks_alone = [estimate.run_seconds[c.run_id] for c in estimate.configs]
+    # in the order `sweep run --pack 1` hands them out
+    estimate.tasks_alone = [
+        estimate.run_seconds[task[0].run_id] for task in make_tasks(estimate.configs, 1)
+    ]
     for task in tasks:
         index = group_of[task[0].run_id]
         group = estimate.groups[index]
@@ -581,7 +584,7 @@ def format_estimate(estimate: Estimate) -> str:
             "GPU-hours: each task timed alone on the GPU; several sharing one (sweep run "
             "--tasks-per-gpu) may finish sooner"
         )
-    lines.append("wall time, tasks started in order on the first free worker:")
+    lines.append("wall time, the dearest tasks first, each on the first free worker:")
     places = (
         (f"on {estimate.workers} local workers of {cores}", estimate.workers),
         (f"on {options.ray_workers} Ray workers of {cores}", options.ray_workers),

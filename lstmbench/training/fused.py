@@ -41,16 +41,30 @@ MAX_FUSED_WORK = 2_000_000
 INPUT_FEATURES = {"mnist": 28}  # text lines: 48 (their normalized height)
 
 
-def step_work(config: RunConfig) -> int:
-    """Batch x the recurrent weights of one run (all layers and directions)."""
-    blocks = len(get_cell(config.cell).spec.blocks)
+def recurrent_weights(config: RunConfig) -> int:
+    """The recurrent layers' weights of one run (all layers and directions); a cell without a
+    spec (a GRU, a plugin's) counted as four blocks, like an LSTM."""
+    spec = get_cell(config.cell).spec
+    blocks = len(spec.blocks) if spec is not None else 4
     directions = 2 if config.direction == "bidi" else 1
     inputs = INPUT_FEATURES.get(config.dataset.partition(":")[0], 48)
     weights = 0
     for _ in range(config.layers):
         weights += directions * blocks * config.hidden * (inputs + config.hidden)
         inputs = directions * config.hidden
-    return config.batch_size * weights
+    return weights
+
+
+def step_work(config: RunConfig) -> int:
+    """Batch x the recurrent weights of one run."""
+    return config.batch_size * recurrent_weights(config)
+
+
+def run_work(config: RunConfig) -> float:
+    """A run's cost in rough proportion: its training length times its recurrent weights.
+    The length is in samples, or in epochs where the run counts those (a spec's runs all
+    count one way), so it orders the runs of one sweep, not of two."""
+    return (config.samples or config.epochs) * recurrent_weights(config)
 
 
 def group_size(config: RunConfig, fuse: int, device: str = "cpu") -> int:
@@ -89,12 +103,15 @@ def fuse_key(config: RunConfig) -> tuple | None:
 
 def make_tasks(configs: list[RunConfig], fuse: int, device: str = "cpu") -> list[list[RunConfig]]:
     """Group runs into tasks of at most `fuse` fusable runs (fuse <= 1: one run each), as
-    many as pay on `device` (group_size).
+    many as pay on `device` (group_size), the dearest tasks first (run_work).
 
     Runs of one seed come together first, so a task's runs share their batches where they can.
+    Dearest first, because workers take tasks in order: a sweep's largest runs started last
+    would keep a few workers busy long after the others ran out of work (on 100 workers,
+    lr_hidden at paper scale, whose 500-unit runs are 30 times the cost of its 50-unit ones).
     """
     if fuse <= 1:
-        return [[config] for config in configs]
+        return dearest_first([[config] for config in configs])
     groups: dict[tuple, list[RunConfig]] = {}
     tasks = []
     for config in configs:
@@ -107,7 +124,12 @@ def make_tasks(configs: list[RunConfig], fuse: int, device: str = "cpu") -> list
         group.sort(key=lambda c: c.seed)
         size = group_size(group[0], fuse, device)
         tasks.extend(group[i : i + size] for i in range(0, len(group), size))
-    return tasks
+    return dearest_first(tasks)
+
+
+def dearest_first(tasks: list[list[RunConfig]]) -> list[list[RunConfig]]:
+    """Tasks by their runs' summed run_work, largest first; equal ones in their order."""
+    return sorted(tasks, key=lambda task: -sum(run_work(c) for c in task))
 
 
 class FusedSGD:

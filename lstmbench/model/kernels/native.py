@@ -90,12 +90,25 @@ def _files(stem: str) -> list[str]:
     return [f"{stem}.cpp", *HEADERS[stem]]
 
 
+def _toolchain() -> str:
+    """The torch installation and Python headers a build compiles and links against.
+
+    torch writes their paths into the build's ninja file: two environments sharing one cache
+    under one name would each find the other's file changed and rebuild, a minute every time
+    they alternate (two virtual environments, or a sweep's workers beside a benchmark)."""
+    import sysconfig
+
+    import torch
+
+    return f"{Path(torch.__file__).parent}|{sysconfig.get_paths()['include']}"
+
+
 def build_name(stem: str) -> str:
-    """The name of STEM.cpp's build: one per processor type, source text (headers included)
-    and flags, so a cache shared between machines or between checkouts (which build from a
-    copy kept in the folder, see _source_copy) stays valid."""
+    """The name of STEM.cpp's build: one per processor type, source text (headers included),
+    flags and torch installation, so a cache shared between machines, environments or
+    checkouts (which build from a copy kept in the folder, see _source_copy) stays valid."""
     source = b"".join((HERE / name).read_bytes() for name in _files(stem))
-    source += repr(SOURCES[stem]).encode()
+    source += repr(SOURCES[stem]).encode() + _toolchain().encode()
     return f"lstmbench_{stem}_{_cpu_signature()}_{hashlib.sha1(source).hexdigest()[:8]}"
 
 
