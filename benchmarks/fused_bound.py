@@ -37,6 +37,7 @@ from lstmbench.data import load_dataset
 from lstmbench.model.kernels import Layout
 from lstmbench.model.kernels.native import native_kernel
 from lstmbench.model.spec import LSTM
+from lstmbench.sweep.estimate import slope_per_sample
 from lstmbench.training.config import RunConfig
 from lstmbench.training.loop import train_runs
 
@@ -63,7 +64,7 @@ def step_seconds(hidden: int, runs: int, samples: int, datasets) -> float:
     short = [dataclasses.replace(c, samples=samples // 4) for c in configs]
     long_s = train_seconds(configs, datasets)
     short_s = train_seconds(short, datasets)
-    return (long_s - short_s) / (runs * (samples - samples // 4))
+    return slope_per_sample(short_s, samples // 4, long_s, samples) / runs
 
 
 def recurrence(hidden: int, runs: int):

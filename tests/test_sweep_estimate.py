@@ -98,9 +98,14 @@ def test_wall_time_schedules_whole_tasks_in_order():
 
 
 def test_wall_time_of_the_estimate(estimate):
+    # packs of at most 3, and of 2 on 7 workers (10 runs: an equal share is 2)
+    assert [len(t) for t in estimate.fused_tasks(2)] == [3, 2, 3, 2]
+    assert [len(t) for t in estimate.fused_tasks(7)] == [2, 2, 1, 2, 2, 1]
     for mode in ("alone", "fused"):
-        tasks = estimate.tasks_fused if mode == "fused" else estimate.tasks_alone
         for workers in (1, 2, 7):
+            tasks = estimate.tasks_alone
+            if mode == "fused":
+                tasks = [estimate.task_seconds(t) for t in estimate.fused_tasks(workers)]
             wall = estimate.wall_hours(mode, workers)
             assert wall == pytest.approx(schedule(tasks, workers) / 3600)
             assert wall >= estimate.core_hours(mode) / workers * (1 - 1e-9)

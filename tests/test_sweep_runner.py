@@ -14,11 +14,11 @@ import torch
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
 from lstmbench.sweep.executors import actor_resources
-from lstmbench.sweep.runner import SweepOptions, run_sweep
+from lstmbench.sweep.runner import Claims, SweepOptions, register, run_sweep
 from lstmbench.sweep.spec import load_spec
 from lstmbench.sweep.store import ResultsStore
 from lstmbench.training.config import RunConfig
-from lstmbench.training.fused import make_tasks
+from lstmbench.training.fused import make_tasks, spread_pack
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -284,6 +284,25 @@ def test_a_gpu_sweep_on_a_machine_without_one_is_refused_before_anything_is_stor
     command = ["reproduce", "--budget", "5m", "--db", str(db), "--device", "cuda:0", *address]
     assert main(command) == 2
     assert "cannot plan runs on --device cuda:0" in capsys.readouterr().err
+
+
+def test_packs_leave_every_worker_a_task(tmp_path):
+    # A fused task of K runs takes nearly K times one run: four runs in one task of a pack of
+    # 16 would leave the second worker idle, and 600 runs in packs of 16 most of 100 workers.
+    assert spread_pack(16, 4, 2) == 2
+    assert spread_pack(16, 600, 100) == 6
+    assert spread_pack(16, 1000, 2) == 16
+    assert spread_pack(16, 5, 2) == 3 and spread_pack(4, 0, 3) == 1
+    runs = [RunConfig(hidden=8, samples=100, lr=10.0 ** -(2 + i / 10)) for i in range(4)]
+    store = ResultsStore(tmp_path / "results.db")
+    pending = register("demo", {"name": "demo"}, runs, store, SweepOptions())
+    claims = Claims("demo", store, SweepOptions(pack=16), pending, workers=2)
+    assert [len(claims.next_task(idle=True)) for _ in range(2)] == [2, 2]
+    assert claims.next_task(idle=True) is None
+    # one worker: one task of all four
+    store = ResultsStore(tmp_path / "one.db")
+    pending = register("demo", {"name": "demo"}, runs, store, SweepOptions())
+    assert len(Claims("demo", store, SweepOptions(pack=16), pending, 1).next_task(True)) == 4
 
 
 def test_on_a_gpu_runs_fuse_up_to_the_pack_and_ray_workers_share_a_gpu():

@@ -271,13 +271,10 @@ def on_mnist(spec, paper: bool = False) -> bool:
     return fixed.get("dataset", "mnist").partition(":")[0] == "mnist"
 
 
-def _options_for(spec, options, pending: int = 0):
-    """--data names the MNIST folder: only MNIST experiments get it. Packs no larger than
-    an equal share of the pending runs per worker: a pilot's five runs in one fused task
-    would leave the other workers idle."""
+def _options_for(spec, options):
+    """--data names the MNIST folder: only MNIST experiments get it."""
     data = options.data_path if on_mnist(spec) else None
-    pack = max(1, min(options.pack, math.ceil(pending / options.workers))) if pending else 1
-    return dataclasses.replace(options, data_path=data, pack=pack)
+    return dataclasses.replace(options, data_path=data)
 
 
 def admit(
@@ -304,7 +301,7 @@ def _train(
 
     pending = register(name, source, configs, store, _options_for(spec, options))
     started = time.monotonic()
-    execute(name, pending, store, _options_for(spec, options, len(pending)), executor)
+    execute(name, pending, store, _options_for(spec, options), executor)
     experiment.measured_seconds += (time.monotonic() - started) * plan.cores
     experiment.predicted_seconds += sum(run_cost(experiment, c) for c in pending)
 

@@ -49,7 +49,7 @@ from lstmbench.sweep.executors import check_device_name, cpu_count, on_gpu
 from lstmbench.sweep.spec import Spec
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
-from lstmbench.training.fused import make_tasks
+from lstmbench.training.fused import make_tasks, spread_pack
 from lstmbench.training.loop import train_runs
 
 # Settings that change how long or how often a run trains, or what it learns, but not the
@@ -164,22 +164,42 @@ class Estimate:
     data: dict  # dataset name -> DataInfo
     notes: list[str]
     machine: dict
+    group_of: dict = field(default_factory=dict)  # run_id -> index of its group
     run_seconds: dict = field(default_factory=dict)  # run_id -> seconds alone
     tasks_alone: list[float] = field(default_factory=list)  # seconds of each task, in order
-    tasks_fused: list[float] = field(default_factory=list)
+    tasks_fused: list[float] = field(default_factory=list)  # the same, on the local workers
     group_core_hours: list[tuple[float, float]] = field(default_factory=list)  # alone, fused
 
     @property
     def workers(self) -> int:
+        """Local workers: --workers, else one per `threads` cores (one GPU: one at a time)."""
+        if on_gpu(self.options.device):
+            return self.options.workers or 1
         return self.options.workers or max(1, cpu_count() // self.options.threads)
 
     def core_hours(self, mode: str) -> float:
         """Core-hours of the whole spec, "alone" or "fused"."""
         return sum(self.group_core_hours[i][mode == "fused"] for i in range(len(self.groups)))
 
+    def fused_tasks(self, workers: int) -> list[list[RunConfig]]:
+        """The tasks `sweep run --pack` hands out to `workers` workers, in order."""
+        pack = spread_pack(self.options.pack, len(self.configs), workers)
+        return make_tasks(self.configs, pack, self.options.device)
+
+    def task_seconds(self, task: list[RunConfig]) -> float:
+        """Seconds of a fused task: its training at the group's interpolated speed, and the
+        evaluations of its runs."""
+        group = self.groups[self.group_of[task[0].run_id]]
+        seconds = group.task_sample_seconds(len(task)) * self.samples(task[0])
+        return seconds + sum(self.eval_seconds(c, group) for c in task)
+
     def wall_hours(self, mode: str, workers: int) -> float:
-        """Hours until the last task ends on `workers` workers of `threads` cores each."""
-        tasks = self.tasks_fused if mode == "fused" else self.tasks_alone
+        """Hours until the last task ends on `workers` workers of `threads` cores each; fused,
+        in packs no larger than leaves each of them a task (as the runner packs them)."""
+        if mode == "fused":
+            tasks = [self.task_seconds(task) for task in self.fused_tasks(workers)]
+        else:
+            tasks = self.tasks_alone
         return schedule(tasks, workers) / 3600
 
     def to_dict(self) -> dict:
@@ -264,9 +284,9 @@ def estimate_spec(spec: Spec, options: EstimateOptions, log=None) -> Estimate:
     log = log or (lambda message: None)
     configs = spec.expand(options.scale)
     groups, notes = _groups(spec, options, configs)
-    tasks = make_tasks(configs, options.pack, options.device)
     group_of = {c.run_id: i for i, g in enumerate(groups) for c in g.runs}
-    for task in tasks:
+    # each group timed at its largest pack: smaller tasks cost by interpolation
+    for task in make_tasks(configs, options.pack, options.device):
         group = groups[group_of[task[0].run_id]]
         group.pack = max(group.pack, len(task))
     threads = torch.get_num_threads()
@@ -289,8 +309,10 @@ def estimate_spec(spec: Spec, options: EstimateOptions, log=None) -> Estimate:
     }
     if on_gpu(options.device):
         machine["gpu"] = torch.cuda.get_device_name(torch.device(options.device))
-    estimate = Estimate(spec.name, options.scale, options, groups, configs, data, notes, machine)
-    _cost(estimate, tasks, group_of)
+    estimate = Estimate(
+        spec.name, options.scale, options, groups, configs, data, notes, machine, group_of
+    )
+    _cost(estimate)
     return estimate
 
 
@@ -488,9 +510,10 @@ def _seconds(function, *args) -> float:
     return time.perf_counter() - start
 
 
-def _cost(estimate: Estimate, tasks: list[list[RunConfig]], group_of: dict) -> None:
-    """Seconds of every run alone and of every fused task; core-hours per group (GPU-hours
-    on a GPU: tasks timed one at a time on it, so an upper bound where several share it)."""
+def _cost(estimate: Estimate) -> None:
+    """Seconds of every run alone and of every fused task on the local workers; core-hours
+    per group (GPU-hours on a GPU: tasks timed one at a time on it, so an upper bound where
+    several share it)."""
     threads = 1 if on_gpu(estimate.options.device) else estimate.options.threads
     alone = [0.0] * len(estimate.groups)
     fused = [0.0] * len(estimate.groups)
@@ -503,13 +526,10 @@ def _cost(estimate: Estimate, tasks: list[list[RunConfig]], group_of: dict) -> N
     estimate.tasks_alone = [
         estimate.run_seconds[task[0].run_id] for task in make_tasks(estimate.configs, 1)
     ]
-    for task in tasks:
-        index = group_of[task[0].run_id]
-        group = estimate.groups[index]
-        seconds = group.task_sample_seconds(len(task)) * estimate.samples(task[0])
-        seconds += sum(estimate.eval_seconds(c, group) for c in task)
+    for task in estimate.fused_tasks(estimate.workers):
+        seconds = estimate.task_seconds(task)
         estimate.tasks_fused.append(seconds)
-        fused[index] += seconds
+        fused[estimate.group_of[task[0].run_id]] += seconds
     estimate.group_core_hours = [
         (a * threads / 3600, f * threads / 3600) for a, f in zip(alone, fused, strict=True)
     ]
@@ -526,7 +546,8 @@ def format_estimate(estimate: Estimate) -> str:
     lines = [
         f"{estimate.spec} at scale {estimate.scale}: {len(estimate.configs)} runs in "
         f"{len(estimate.groups)} configuration groups; {len(estimate.tasks_fused)} tasks "
-        f"when fused in packs of up to {options.pack}",
+        f"when fused in packs of up to {options.pack} for {estimate.workers} local "
+        f"worker{'s' if estimate.workers != 1 else ''}",
         "common settings: "
         + " ".join(f"{k}={v}" for k, v in common_settings(estimate.configs).items()),
         f"timed here on {options.device} with {options.threads} thread(s) per run, "

@@ -31,7 +31,7 @@ from lstmbench.sweep.spec import Spec
 from lstmbench.sweep.store import ResultsStore, runner_id
 from lstmbench.sweep.worker import failure
 from lstmbench.training.config import RunConfig
-from lstmbench.training.fused import make_tasks
+from lstmbench.training.fused import make_tasks, spread_pack
 from lstmbench.training.record import RunResult
 
 DEFAULT_PACK = 16  # fused runs equal runs alone to float rounding (tests/test_sweep_fused.py)
@@ -182,7 +182,7 @@ def execute(
         return SweepSummary(store.counts(name), 0, 0.0)
     own_executor = executor is None
     executor = executor or make_executor(options)
-    claims = Claims(name, store, options, pending)
+    claims = Claims(name, store, options, pending, executor.workers)
     in_flight: dict[Future, list[RunConfig]] = {}
     finished_now = 0
     stop_reason: str | None = None
@@ -230,12 +230,14 @@ class Claims:
     queue is looked at again for runs that runners gone since have left.
     """
 
-    def __init__(self, sweep: str, store: ResultsStore, options: SweepOptions, pending):
+    def __init__(
+        self, sweep: str, store: ResultsStore, options: SweepOptions, pending, workers: int
+    ):
         self.sweep, self.store = sweep, store
-        self.pack, self.lease = options.pack, options.lease
+        self.pack, self.lease, self.workers = options.pack, options.lease, workers
         self.holder = runner_id()
         self.device = options.device
-        self.plan = make_tasks(pending, self.pack, self.device)
+        self.plan = self._tasks(pending)
         self.tick = min(1.0, self.lease / 4)  # how often the runner loop comes round
         self.next_renewal = time.monotonic() + self.lease / 4
         self.next_refresh = time.monotonic() + REFRESH
@@ -249,9 +251,13 @@ class Claims:
         if task is None and (idle or time.monotonic() >= self.next_refresh):
             self.next_refresh = time.monotonic() + REFRESH
             self.store.requeue_interrupted(self.sweep)
-            self.plan = make_tasks(self.store.queued(self.sweep), self.pack, self.device)
+            self.plan = self._tasks(self.store.queued(self.sweep))
             task = self._claim_planned()
         return task
+
+    def _tasks(self, configs: list[RunConfig]) -> list[list[RunConfig]]:
+        """The runs in tasks, packs no larger than leaves every worker a task."""
+        return make_tasks(configs, spread_pack(self.pack, len(configs), self.workers), self.device)
 
     def _claim_planned(self) -> list[RunConfig] | None:
         while self.plan:
