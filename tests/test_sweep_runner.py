@@ -288,7 +288,7 @@ def test_a_gpu_sweep_on_a_machine_without_one_is_refused_before_anything_is_stor
 
 def test_packs_leave_every_worker_a_task(tmp_path):
     # A fused task of K runs takes nearly K times one run: four runs in one task of a pack of
-    # 16 would leave the second worker idle, and 600 runs in packs of 16 most of 100 workers.
+    # 16 would leave the second worker idle, and 600 runs in packs of 16 (60 tasks) 40 of 100.
     assert spread_pack(16, 4, 2) == 2
     assert spread_pack(16, 600, 100) == 6
     assert spread_pack(16, 1000, 2) == 16
