@@ -299,9 +299,10 @@ def _train(
     wall time and calibration's prediction for them go to the experiment's speed."""
     from lstmbench.sweep.runner import execute, register
 
-    pending = register(name, source, configs, store, _options_for(spec, options))
+    spec_options = _options_for(spec, options)
+    pending = register(name, source, configs, store, spec_options)
     started = time.monotonic()
-    execute(name, pending, store, _options_for(spec, options), executor)
+    execute(name, pending, store, spec_options, executor)
     experiment.measured_seconds += (time.monotonic() - started) * plan.cores
     experiment.predicted_seconds += sum(run_cost(experiment, c) for c in pending)
 
