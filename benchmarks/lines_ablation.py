@@ -13,6 +13,8 @@ Variants, each adding one part to the one before:
 The table gives, per variant, the lines trained, the CER on every held-out generated line of
 its own set, the CER on the real lines, and their ratio (the issue's transfer measure).
 Generation time is not counted in the training time (sets are made first, and cached).
+With `--lines N` every variant trains on the same number of lines instead of for the same
+time, so other work on the machine cannot favour one variant over another.
 
     nice .venv/bin/python benchmarks/lines_ablation.py --real ../shared/data/uw3-sample \
         --minutes 60 --threads 2
@@ -46,6 +48,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--real", required=True, help="real line images (a directory)")
     parser.add_argument("--minutes", type=float, default=60.0, help="training time a variant")
+    parser.add_argument(
+        "--lines", type=int, default=0, help="train on this many lines a variant (not minutes)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", default="small", help="generated set size (default: small)")
     parser.add_argument("--workers", type=int, default=2, help="processes making the sets")
@@ -73,11 +78,13 @@ def main() -> int:
             hidden=args.hidden,
             lr=args.lr,
             batch_size=args.batch_size,
-            epochs=1000.0,  # the time limit ends the run
+            epochs=1000.0,  # the time limit ends the run, unless --lines does
+            samples=args.lines,
             eval_every=4000,
             eval_samples=300,
         )
-        reading = time_limited_reading(config, args.minutes, None, "cpu", str(work / "runs"), real)
+        minutes = float("inf") if args.lines else args.minutes
+        reading = time_limited_reading(config, minutes, None, "cpu", str(work / "runs"), real)
         ratio = reading.real_cer / reading.generated_cer if reading.generated_cer else float("nan")
         rows.append((name, reading, ratio))
         print(
@@ -86,13 +93,14 @@ def main() -> int:
             f"{reading.real_cer:.2%} real",
             flush=True,
         )
-    print(f"\n{args.minutes:g} min a variant, {args.threads} thread(s), BIDI NPLSTM {args.hidden}")
-    print("| generator | lines trained | CER generated | CER real | real / generated |")
-    print("| --- | --- | --- | --- | --- |")
+    length = f"{args.lines:,} lines" if args.lines else f"{args.minutes:g} min"
+    print(f"\n{length} a variant, {args.threads} thread(s), BIDI NPLSTM {args.hidden}")
+    print("| generator | lines trained | minutes | CER generated | CER real | real / generated |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name, reading, ratio in rows:
         print(
-            f"| {name} | {reading.lines_trained:,} | {reading.generated_cer:.2%} | "
-            f"{reading.real_cer:.2%} | {ratio:.2f} |"
+            f"| {name} | {reading.lines_trained:,} | {reading.minutes:.1f} | "
+            f"{reading.generated_cer:.2%} | {reading.real_cer:.2%} | {ratio:.2f} |"
         )
     return 0
 

@@ -60,10 +60,19 @@ def test_installed_wheel_ships_the_specs_and_kernels_and_reproduces(tmp_path, mn
     )
     [wheel] = dist.glob("lstmbench-*.whl")
 
+    # The fresh venv holds a full torch; pytest keeps the last runs' temporary folders, so
+    # the venv is removed when the test ends rather than left to fill the disk.
     venv = tmp_path / "venv"
+    try:
+        check_installed_wheel(venv, wheel, tmp_path, env, mnist_dir)
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
+
+
+def check_installed_wheel(venv: Path, wheel: Path, tmp_path: Path, env: dict, mnist_dir) -> None:
     run([sys.executable, "-m", "venv", venv], tmp_path, env)
     python, lstmbench = venv / "bin" / "python", venv / "bin" / "lstmbench"
-    run([python, "-m", "pip", "install", "-q", TORCH, wheel], tmp_path, env)
+    run([python, "-m", "pip", "install", "-q", "--no-cache-dir", TORCH, wheel], tmp_path, env)
 
     work = tmp_path / "work"  # outside the checkout, so nothing is found there by accident
     work.mkdir()
