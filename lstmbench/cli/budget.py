@@ -128,6 +128,7 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
     """Spend the budget of the command line (--budget and the sweep runner's options) on
     `work`, into `store`: calibrate and plan (or resume the plan beside the store), pilot,
     rounds. Returns the problems met and the plan as it ended."""
+    from lstmbench.model.kernels.native import native_ctc, native_kernel
     from lstmbench.sweep.executors import cpu_count, threads_per_worker
     from lstmbench.sweep.runner import make_executor
 
@@ -145,6 +146,9 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
     options = dataclasses.replace(options, workers=workers, threads=threads)
     path = plan_path(store.path)
     plan = load_plan(path, budget, names, work.resume)
+    # The C++ kernels are built once per installation (a minute or more): a cost of setting
+    # up, not of the experiments, and in a short budget it would leave no time to plan runs.
+    native_kernel(), native_ctc()
     clock = Clock(plan.spent if plan else 0.0)
 
     def save() -> None:
