@@ -742,6 +742,9 @@ def test_the_same_command_resumes_and_trains_nothing_twice(tmp_path, mnist_dir, 
 
     with pytest.raises(UserError, match="same --budget"):
         load_plan(tmp_path / "results.plan.json", 30.0, ["lr_hidden"])
+    (tmp_path / "results.plan.json").write_text('{"budget": 90')  # cut off mid-write
+    with pytest.raises(UserError, match="cannot be read .*remove it and its database"):
+        load_plan(tmp_path / "results.plan.json", 90.0, ["lr_hidden"])
 
 
 def test_an_equivalence_with_too_few_runs_that_learned_says_so_and_asks_no_count():

@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 from lstmbench.analysis.paper import EXPERIMENTS, read_experiments
+from lstmbench.cli.main import main
 from lstmbench.sweep.budget import Plan
 from lstmbench.sweep.store import ResultsStore
 
@@ -21,3 +22,23 @@ def test_the_reference_database_and_plan_are_there_and_read(tmp_path):
     for experiment in planned.experiments:
         if experiment.planned:
             assert len(runs[experiment.spec]) >= sum(g.runs for g in experiment.groups)
+
+
+def test_the_report_rebuilt_from_the_reference_has_the_budgets_sections(tmp_path, capsys):
+    # `lstmbench report` reads the plan beside the database: the rebuilt report says what each
+    # open claim still needs, as the budgeted run's own report did.
+    for name in ("results.db", "results.plan.json"):
+        shutil.copy(REFERENCE / name, tmp_path / name)
+    assert main(["report", str(tmp_path / "results.db"), "-o", str(tmp_path / "report")]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    for title in ("Budget plan", "Learning-rate pilot", "Runs needed to decide the open claims"):
+        assert f"## {title}" in report
+    # and without a plan beside it, a database gives the report of its runs alone
+    (tmp_path / "results.plan.json").unlink()
+    assert main(["report", str(tmp_path / "results.db"), "-o", str(tmp_path / "plain")]) == 0
+    assert "## Budget plan" not in (tmp_path / "plain" / "report.md").read_text()
+    # a plan that cannot be read is named, and the runs still get their report
+    (tmp_path / "results.plan.json").write_text("{not json")
+    assert main(["report", str(tmp_path / "results.db"), "-o", str(tmp_path / "broken")]) == 0
+    assert "results.plan.json cannot be read" in capsys.readouterr().err
+    assert (tmp_path / "broken" / "report.md").is_file()

@@ -85,8 +85,19 @@ def open_store(path: str | Path, must_exist: bool = True):
 
 def _report(args: argparse.Namespace) -> int:
     from lstmbench.analysis.report import write_report
+    from lstmbench.cli.budget import report_sections
+    from lstmbench.sweep.budget import plan_path, read_plan
 
-    written = write_report(open_store(args.db), args.out, sys.argv)
+    store = open_store(args.db)
+    # A budgeted run's plan lies beside its database: with it, the rebuilt report has the
+    # budget's sections too (the plan, the pilot, the runs each open claim needs).
+    try:
+        plan = read_plan(plan_path(store.path))
+    except UserError as error:  # the runs are still worth a report
+        print(f"{error}; the report leaves out the budget's sections", file=sys.stderr)
+        plan = None
+    sections = (lambda findings: report_sections(plan, findings)) if plan else None
+    written = write_report(store, args.out, sys.argv, sections)
     print_written(written)
     return 0
 

@@ -449,20 +449,29 @@ def plan_path(db: str | Path) -> Path:
     return db.with_name(db.stem + ".plan.json")
 
 
+def read_plan(path: Path) -> Plan | None:
+    """The plan saved at `path`, or None if there is none."""
+    if not path.is_file():
+        return None
+    try:
+        return Plan.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(f"the plan {path} cannot be read ({error})") from None
+
+
 def load_plan(
     path: Path, budget: float, specs: list[str], resume: str = "--budget and --only"
 ) -> Plan | None:
     """The saved plan, if any; one made for another budget or experiments is refused, naming
     the options (`resume`) that chose them."""
-    if not path.is_file():
-        return None
     try:
-        plan = Plan.from_dict(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError) as error:
+        plan = read_plan(path)
+    except UserError as error:
         raise UserError(
-            f"the plan {path} cannot be read ({error}); remove it and its database to start "
-            "again, or give another --db"
+            f"{error}; remove it and its database to start again, or give another --db"
         ) from None
+    if plan is None:
+        return None
     if plan.budget != budget or plan.specs != specs:
         raise UserError(
             f"the plan {path} was made for --budget {format_duration(plan.budget)} and "
