@@ -18,7 +18,7 @@ from lstmbench.sweep.runner import Claims, SweepOptions, register, run_sweep
 from lstmbench.sweep.spec import load_spec
 from lstmbench.sweep.store import ResultsStore
 from lstmbench.training.config import RunConfig
-from lstmbench.training.fused import make_tasks, spread_pack
+from lstmbench.training.fused import make_tasks, run_work
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -286,13 +286,27 @@ def test_a_gpu_sweep_on_a_machine_without_one_is_refused_before_anything_is_stor
     assert "cannot plan runs on --device cuda:0" in capsys.readouterr().err
 
 
-def test_packs_leave_every_worker_a_task(tmp_path):
+def test_no_task_is_dearer_than_a_workers_share(tmp_path):
     # A fused task of K runs takes nearly K times one run: four runs in one task of a pack of
     # 16 would leave the second worker idle, and 600 runs in packs of 16 (60 tasks) 40 of 100.
-    assert spread_pack(16, 4, 2) == 2
-    assert spread_pack(16, 600, 100) == 6
-    assert spread_pack(16, 1000, 2) == 16
-    assert spread_pack(16, 5, 2) == 3 and spread_pack(4, 0, 3) == 1
+    def sizes(runs: list[RunConfig], workers: int, pack: int = 16) -> list[int]:
+        return [len(task) for task in make_tasks(runs, pack, "cpu", workers)]
+
+    def equal(count: int, **settings) -> list[RunConfig]:
+        return [
+            RunConfig(hidden=8, samples=100, lr=0.01 + i / 1e5, **settings) for i in range(count)
+        ]
+
+    assert sizes(equal(4), 2) == [2, 2]
+    assert sizes(equal(600), 100) == [6] * 100
+    assert sizes(equal(1000), 2) == [16] * 62 + [8]
+    assert sizes(equal(5), 2) == [3, 2] and sizes([], 3) == []
+    # BIDI runs are twice the work of LSTM1 runs: a share of a third of 10 + 2 x 10 holds
+    # five BIDI runs or ten LSTM1 ones (packs of equal counts, 7, would make tasks of 14 and 7)
+    mixed = equal(10, direction="uni") + equal(10, direction="bidi")
+    tasks = make_tasks(mixed, 16, "cpu", 3)
+    assert [(len(t), t[0].direction) for t in tasks] == [(10, "uni"), (5, "bidi"), (5, "bidi")]
+    assert {sum(run_work(c) for c in t) for t in tasks} == {10 * run_work(mixed[0])}
     runs = [RunConfig(hidden=8, samples=100, lr=10.0 ** -(2 + i / 10)) for i in range(4)]
     store = ResultsStore(tmp_path / "results.db")
     pending = register("demo", {"name": "demo"}, runs, store, SweepOptions())

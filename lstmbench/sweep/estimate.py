@@ -49,7 +49,7 @@ from lstmbench.sweep.executors import check_device_name, cpu_count, on_gpu
 from lstmbench.sweep.spec import Spec
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
-from lstmbench.training.fused import make_tasks, spread_pack
+from lstmbench.training.fused import make_tasks
 from lstmbench.training.loop import train_runs
 
 # Settings that change how long or how often a run trains, or what it learns, but not the
@@ -183,8 +183,7 @@ class Estimate:
 
     def fused_tasks(self, workers: int) -> list[list[RunConfig]]:
         """The tasks `sweep run --pack` hands out to `workers` workers, in order."""
-        pack = spread_pack(self.options.pack, len(self.configs), workers)
-        return make_tasks(self.configs, pack, self.options.device)
+        return make_tasks(self.configs, self.options.pack, self.options.device, workers)
 
     def task_seconds(self, task: list[RunConfig]) -> float:
         """Seconds of a fused task: its training at the group's interpolated speed, and the
@@ -195,7 +194,7 @@ class Estimate:
 
     def wall_hours(self, mode: str, workers: int) -> float:
         """Hours until the last task ends on `workers` workers of `threads` cores each; fused,
-        in packs no larger than leaves each of them a task (as the runner packs them)."""
+        in packs no dearer than a worker's share of the work (as the runner packs them)."""
         if mode == "fused":
             tasks = [self.task_seconds(task) for task in self.fused_tasks(workers)]
         else:

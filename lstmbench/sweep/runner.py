@@ -31,7 +31,7 @@ from lstmbench.sweep.spec import Spec
 from lstmbench.sweep.store import ResultsStore, runner_id
 from lstmbench.sweep.worker import failure
 from lstmbench.training.config import RunConfig
-from lstmbench.training.fused import make_tasks, spread_pack
+from lstmbench.training.fused import make_tasks
 from lstmbench.training.record import RunResult
 
 DEFAULT_PACK = 16  # fused runs equal runs alone to float rounding (tests/test_sweep_fused.py)
@@ -256,8 +256,8 @@ class Claims:
         return task
 
     def _tasks(self, configs: list[RunConfig]) -> list[list[RunConfig]]:
-        """The runs in tasks, packs no larger than leaves every worker a task."""
-        return make_tasks(configs, spread_pack(self.pack, len(configs), self.workers), self.device)
+        """The runs in tasks, none dearer than a worker's share of them (make_tasks)."""
+        return make_tasks(configs, self.pack, self.device, self.workers)
 
     def _claim_planned(self) -> list[RunConfig] | None:
         while self.plan:

@@ -101,9 +101,12 @@ def fuse_key(config: RunConfig) -> tuple | None:
     return tuple(sorted((k, v) for k, v in config.to_dict().items() if k not in free))
 
 
-def make_tasks(configs: list[RunConfig], fuse: int, device: str = "cpu") -> list[list[RunConfig]]:
+def make_tasks(
+    configs: list[RunConfig], fuse: int, device: str = "cpu", workers: int = 1
+) -> list[list[RunConfig]]:
     """Group runs into tasks of at most `fuse` fusable runs (fuse <= 1: one run each), as
-    many as pay on `device` (group_size), the dearest tasks first (run_work).
+    many as pay on `device` (group_size) and about an equal share of the work for each of
+    `workers` at most (task_limit), the dearest tasks first (run_work).
 
     Runs of one seed come together first, so a task's runs share their batches where they can.
     Dearest first, because workers take tasks in order: a sweep's largest runs started last
@@ -112,6 +115,7 @@ def make_tasks(configs: list[RunConfig], fuse: int, device: str = "cpu") -> list
     """
     if fuse <= 1:
         return dearest_first([[config] for config in configs])
+    share = sum(run_work(c) for c in configs) / max(1, workers)
     groups: dict[tuple, list[RunConfig]] = {}
     tasks = []
     for config in configs:
@@ -122,18 +126,22 @@ def make_tasks(configs: list[RunConfig], fuse: int, device: str = "cpu") -> list
             groups.setdefault(key, []).append(config)
     for group in groups.values():
         group.sort(key=lambda c: c.seed)
-        size = group_size(group[0], fuse, device)
+        size = min(group_size(group[0], fuse, device), task_limit(share, group[0]))
         tasks.extend(group[i : i + size] for i in range(0, len(group), size))
     return dearest_first(tasks)
 
 
-def spread_pack(pack: int, runs: int, workers: int) -> int:
-    """At most `pack` runs a task, and no more than an equal share of `runs` per worker.
+def task_limit(share: float, config: RunConfig) -> int:
+    """How many runs like `config` a task may hold: as many as `share` of work pays for,
+    rounded up (equal runs then fill every worker's share exactly: 600 on 100 workers, six a
+    task).
 
-    A fused task of K runs takes nearly K times as long as one run: packs that leave workers
-    without a task end a sweep later than smaller ones (a pilot's five runs in one task on
-    two workers; bidi_ctc_mnist's 600 runs in packs of 16 on 100 workers, 60 tasks)."""
-    return max(1, min(pack, math.ceil(runs / max(1, workers))))
+    A fused task of K runs takes nearly K times as long as one run, and the last task to end
+    ends the sweep: packs dearer than a worker's share leave workers idle while a few finish
+    (a pilot's five runs in one task on two workers; bidi_ctc_mnist's 600 runs in packs of 16
+    on 100 workers, 60 tasks; its BIDI runs, twice the work of the others, in packs of
+    equal count)."""
+    return max(1, math.ceil(share / run_work(config) - 1e-9))
 
 
 def dearest_first(tasks: list[list[RunConfig]]) -> list[list[RunConfig]]:
