@@ -194,7 +194,7 @@ class Estimate:
 
     def wall_hours(self, mode: str, workers: int) -> float:
         """Hours until the last task ends on `workers` workers of `threads` cores each; fused,
-        in packs no dearer than a worker's share of the work (as the runner packs them)."""
+        in packs of about a worker's share of the work at most (as the runner packs them)."""
         if mode == "fused":
             tasks = [self.task_seconds(task) for task in self.fused_tasks(workers)]
         else:
