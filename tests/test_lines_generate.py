@@ -102,6 +102,13 @@ def test_user_corpus_and_fonts_change_the_key(tmp_path):
     base = GenerationParams("tiny", 0)
     custom = GenerationParams("tiny", 0, corpus=str(corpus))
     assert base.key() != custom.key()
+    # the corpus is its text: a copy elsewhere makes the same set, an edit another
+    (tmp_path / "copy").mkdir()
+    copy = tmp_path / "copy" / "corpus.txt"
+    copy.write_text(corpus.read_text())
+    assert GenerationParams("tiny", 0, corpus=str(copy)).key() == custom.key()
+    copy.write_text(corpus.read_text() + " more")
+    assert GenerationParams("tiny", 0, corpus=str(copy)).key() != custom.key()
     font = GenerationParams().font_paths()[3][0]
     assert GenerationParams("tiny", 0, fonts=(font,)).key() != base.key()
     assert dataset_directory(base, tmp_path) != dataset_directory(custom, tmp_path)

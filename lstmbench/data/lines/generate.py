@@ -135,6 +135,8 @@ class GenerationParams:
         digest = hashlib.sha256()
         fields = {**asdict(self), "version": GENERATOR_VERSION, "preset": asdict(self.preset())}
         fields["fonts"] = self.faces().summary()  # adding a face makes another set
+        if self.corpus:  # its text is hashed below; the same text elsewhere is the same set
+            fields["corpus"] = "file"
         digest.update(json.dumps(fields, sort_keys=True).encode())
         digest.update(self.corpus_text().encode())
         for path in self.faces().files():
