@@ -95,11 +95,15 @@ def main() -> int:
         )
     length = f"{args.lines:,} lines" if args.lines else f"{args.minutes:g} min"
     print(f"\n{length} a variant, {args.threads} thread(s), BIDI NPLSTM {args.hidden}")
-    print("| generator | lines trained | minutes | CER generated | CER real | real / generated |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| generator | lines trained | minutes | lowest CER during training (after lines) | "
+        "CER generated | CER real | real / generated |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, reading, ratio in rows:
         print(
             f"| {name} | {reading.lines_trained:,} | {reading.minutes:.1f} | "
+            f"{reading.best_cer:.2%} ({reading.best_lines:,}) | "
             f"{reading.generated_cer:.2%} | {reading.real_cer:.2%} | {ratio:.2f} |"
         )
     return 0

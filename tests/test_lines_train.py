@@ -147,6 +147,10 @@ def test_time_limited_benchmark_scores_generated_and_real_lines(cache, tmp_path,
     assert result["status"] == "done" and result["samples_seen"] > 0
     # the clock stopped it, long before the default length of 1000 epochs
     assert result["config"]["epochs"] == 1000 and result["wall_time"] >= 0.02 * 60
+    # the lowest CER of the evaluations, here the one at the end, with its line count
+    [point] = result["curve"]
+    expected = f"lowest CER during training: {point['test_error']:.2%} after {point['samples']} "
+    assert expected + "lines (on 10 generated test lines an evaluation)" in out
 
 
 def test_measure_reports_generation_rate_and_data_wait(cache, capsys):

@@ -23,6 +23,11 @@ class LineReading:
     generated_cer: float
     generated_lines: int
     run_directory: Path
+    # The lowest CER the evaluations during training saw (on their share of the generated
+    # test lines) and after how many lines: the final CER alone hides a run that learned
+    # and then diverged.
+    best_cer: float
+    best_lines: int
     real_cer: float | None = None
     real_lines: int = 0
     confusions: Counter | None = None  # (reference, output) -> count on the real lines
@@ -63,6 +68,8 @@ def time_limited_reading(
         error,
         len(test),
         run_directory(Path(out), config),
+        result.best_error,
+        result.best_samples,
     )
     if real is not None:
         real = type(test)(real.images, real.texts, test.codec, real.names)

@@ -227,6 +227,10 @@ def benchmark_command(args) -> int:
     if reading.status != "done":
         print(f"the run {reading.status}: {reading.reason} (try a smaller --lr)")
     print(
+        f"lowest CER during training: {reading.best_cer:.2%} after {reading.best_lines} lines "
+        f"(on {config.eval_samples or 'all'} generated test lines an evaluation)"
+    )
+    print(
         f"{config.cell} {config.direction} {config.hidden}: {reading.lines_trained} lines in "
         f"{reading.minutes:.1f} min; CER {reading.generated_cer:.2%} on all "
         f"{reading.generated_lines} held-out generated lines ({reading.run_directory})"
