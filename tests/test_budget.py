@@ -42,6 +42,7 @@ from lstmbench.cli.budget import (
     open_experiments,
     paper_work,
     report_sections,
+    stop_note,
 )
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
@@ -63,6 +64,7 @@ from lstmbench.sweep.budget import (
     choose_lengths,
     cost_ratio,
     effective_run_seconds,
+    format_duration,
     format_plan,
     group_label,
     least_samples,
@@ -675,6 +677,18 @@ def test_top_ups_leave_out_claims_whose_runs_needed_cost_far_more_than_is_left()
     # with the time to pay for it, it is back
     assert open_experiments(plan, work, None, 2 * need_far) == {"a": 1, "b": 1}
     assert plan.experiment("b").beyond_reach == {}
+
+
+def test_the_stop_note_says_why_only_while_time_was_left():
+    far = ["b b (its runs needed: 16 core-hours)"]
+    note = stop_note(125.0, 3600.0, far)
+    assert note == (
+        "the top-ups stopped with 2m5s left: the open claims need far more runs than that pays "
+        "for (1 core-hours): b b (its runs needed: 16 core-hours)"
+    )
+    # a budget overspent leaves every claim out of reach, and not for its cost
+    assert stop_note(-14.0, 0.0, far) is None and stop_note(125.0, 3600.0, []) is None
+    assert format_duration(-14.0) == "-14s" and format_duration(-3725) == "-1h2m5s"
 
 
 # -- resuming, on real MNIST ----------------------------------------------------------------

@@ -437,13 +437,9 @@ def run_round(
         ]
         planned = any(e.planned for e in plan.experiments)
         if not round_.added and (number > len(ROUND_SHARES) or not planned):
-            stopped = "the top-ups stopped"  # once: a resumed plan stops here again
-            if round_.beyond_reach and not any(n.startswith(stopped) for n in plan.notes):
-                plan.notes.append(
-                    f"{stopped} with {format_duration(left)} left: the open claims "
-                    f"need far more runs than that pays for "
-                    f"({core_seconds / 3600:.2g} core-hours): {', '.join(round_.beyond_reach)}"
-                )
+            note = stop_note(left, core_seconds, round_.beyond_reach)
+            if note and not any(n.startswith(STOPPED) for n in plan.notes):
+                plan.notes.append(note)  # once: a resumed plan stops here again
             return False
         plan.rounds.append(round_)
         print(
@@ -480,6 +476,21 @@ def run_round(
     round_.done = True
     open_experiments(plan, work, store)  # the verdicts after the round, for the plan file
     return bool(round_.added)
+
+
+STOPPED = "the top-ups stopped"
+
+
+def stop_note(left: float, core_seconds: float, beyond_reach: list[str]) -> str | None:
+    """Why the top-ups stopped while time was left: the claims still open need far more runs
+    than it pays for. None when nothing was left out, or the budget was spent (then every
+    claim is out of reach, and not for its cost)."""
+    if not beyond_reach or left <= 0:
+        return None
+    return (
+        f"{STOPPED} with {format_duration(left)} left: the open claims need far more runs "
+        f"than that pays for ({core_seconds / 3600:.2g} core-hours): {', '.join(beyond_reach)}"
+    )
 
 
 def _core_hours_text(seconds: float) -> str:

@@ -103,8 +103,10 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """A duration as 1h30m, 15m or 45s."""
+    """A duration as 1h30m, 15m or 45s (-20s for a budget overspent by 20 s)."""
     seconds = int(round(seconds))
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
     hours, minutes, rest = seconds // 3600, seconds // 60 % 60, seconds % 60
     text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
     return text + (f"{rest}s" if rest or not text else "")
