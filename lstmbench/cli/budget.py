@@ -148,7 +148,8 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
     plan = load_plan(path, budget, names, work.resume)
     # The C++ kernels are built once per installation (a minute or more): a cost of setting
     # up, not of the experiments, and in a short budget it would leave no time to plan runs.
-    native_kernel(), native_ctc()
+    native_kernel()
+    native_ctc()
     clock = Clock(plan.spent if plan else 0.0)
 
     def save() -> None:

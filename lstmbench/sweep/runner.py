@@ -256,7 +256,7 @@ class Claims:
         return task
 
     def _tasks(self, configs: list[RunConfig]) -> list[list[RunConfig]]:
-        """The runs in tasks, none dearer than a worker's share of them (make_tasks)."""
+        """The runs in tasks of about a worker's share of their work at most (make_tasks)."""
         return make_tasks(configs, self.pack, self.device, self.workers)
 
     def _claim_planned(self) -> list[RunConfig] | None:
