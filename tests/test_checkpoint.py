@@ -12,7 +12,7 @@ from conftest import shared_data
 from lstmbench.cli.main import main
 from lstmbench.errors import UserError
 from lstmbench.training import checkpoint
-from lstmbench.training.checkpoint import FORMAT, load_checkpoint, read_checkpoint
+from lstmbench.training.checkpoint import BEST, FORMAT, load_checkpoint, read_checkpoint
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
 from lstmbench.training.loop import train_run
@@ -43,6 +43,24 @@ def test_new_checkpoints_carry_the_format_and_reload(small_mnist, tmp_path):
     assert contents["format"] == FORMAT
     _, net = load_checkpoint(tmp_path / config.run_id / "model.pt", small_mnist[1])
     assert evaluate(net, small_mnist[1]) == result.final_error
+
+
+def test_best_pt_keeps_the_network_at_the_lowest_error(small_mnist, tmp_path, capsys):
+    # a rate at which this run reads best at its first evaluation and worse after it
+    config = RunConfig(
+        direction="uni", hidden=6, batch_size=20, samples=600, eval_every=100, lr=0.01
+    )
+    result = train_run(config, datasets=small_mnist, out_dir=tmp_path, progress=False)
+    assert result.best_samples < result.samples_seen and result.best_error < result.final_error
+    best = tmp_path / config.run_id / BEST
+    _, contents = read_checkpoint(best)
+    assert (contents["samples"], contents["error"]) == (result.best_samples, result.best_error)
+    assert contents["format"] == FORMAT
+    _, net = load_checkpoint(best, small_mnist[1])
+    assert evaluate(net, small_mnist[1], config.eval_samples) == result.best_error
+    # `lstmbench eval` reads it like model.pt
+    assert main(["eval", str(best), "--data", str(shared_data("mnist"))]) == 0
+    assert "test error" in capsys.readouterr().out
 
 
 def test_a_newer_format_is_refused_by_name(tmp_path):

@@ -10,6 +10,7 @@ from PIL import Image
 
 from lstmbench.cli.main import main
 from lstmbench.data import load_dataset
+from lstmbench.data.lines.dataset import LineDataset, load_line_set
 from lstmbench.data.lines.generate import GenerationParams, generate
 from lstmbench.training.config import RunConfig
 from lstmbench.training.loop import train_run
@@ -151,6 +152,24 @@ def test_time_limited_benchmark_scores_generated_and_real_lines(cache, tmp_path,
     [point] = result["curve"]
     expected = f"lowest CER during training: {point['test_error']:.2%} after {point['samples']} "
     assert expected + "lines (on 10 generated test lines an evaluation)" in out
+    assert "by the model at the lowest CER" not in out  # that model is the final one
+
+
+def test_the_benchmark_reads_real_lines_with_the_best_model_too(cache, tmp_path, capsys):
+    uw3 = shared_data("uw3-sample")
+    args = ["lines", "benchmark", "--dataset", "uw3like:tiny", "--data", str(cache)]
+    args += ["--minutes", "5", "--hidden", "8", "--batch-size", "8", "--samples", "48"]
+    args += ["--eval-every", "16", "--eval-samples", "10", "--real", str(uw3)]
+    assert main(args + ["--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(next(tmp_path.glob("*/result.json")).read_text())
+    # three evaluations, the lowest (the first, of ties) before the end
+    assert len(result["curve"]) == 3 and result["best_samples"] < result["samples_seen"]
+    best = next(tmp_path.glob("*/best.pt"))
+    _, net, codec = load_line_model(best)
+    real = load_line_set(uw3)
+    expected, _, _ = score_lines(net, LineDataset(real.images, real.texts, codec, real.names))
+    assert f"CER {expected:.2%} on the real lines by the model at the lowest CER" in out
 
 
 def test_measure_reports_generation_rate_and_data_wait(cache, capsys):

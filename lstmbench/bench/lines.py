@@ -31,6 +31,9 @@ class LineReading:
     real_cer: float | None = None
     real_lines: int = 0
     confusions: Counter | None = None  # (reference, output) -> count on the real lines
+    # The real lines read by the network at the lowest CER (best.pt), where training went
+    # on past it: the model a user would keep, chosen on generated lines alone.
+    best_real_cer: float | None = None
 
 
 def time_limited_reading(
@@ -43,11 +46,12 @@ def time_limited_reading(
     on_evaluation: Callable | None = None,
 ) -> LineReading:
     """Train `config` for `minutes` of wall time, then score all held-out generated lines
-    and `real` (a LineDataset, or None) with the trained model."""
+    and `real` (a LineDataset, or None) with the trained model, and `real` with its best
+    checkpoint too where that is an earlier one."""
     from lstmbench.data import load_dataset
-    from lstmbench.training.checkpoint import run_directory
+    from lstmbench.training.checkpoint import BEST, run_directory
     from lstmbench.training.loop import train_run
-    from lstmbench.training.recognize import score_lines
+    from lstmbench.training.recognize import load_line_model, score_lines
 
     result = train_run(
         config,
@@ -75,4 +79,8 @@ def time_limited_reading(
         real = type(test)(real.images, real.texts, test.codec, real.names)
         reading.real_cer, _, reading.confusions = score_lines(result.model, real, device)
         reading.real_lines = len(real)
+        best_file = reading.run_directory / BEST
+        if result.best_samples < result.samples_seen and best_file.is_file():
+            _, best, _ = load_line_model(best_file)
+            reading.best_real_cer, _, _ = score_lines(best.to(device), real, device)
     return reading

@@ -205,6 +205,7 @@ def benchmark_command(args) -> int:
     lines and on real lines it never saw."""
     from lstmbench.bench.lines import time_limited_reading
     from lstmbench.data.lines.dataset import load_line_set
+    from lstmbench.training.checkpoint import BEST
 
     setup_runtime(args)
     if args.minutes <= 0:
@@ -240,6 +241,11 @@ def benchmark_command(args) -> int:
             f"CER {reading.real_cer:.2%} on {reading.real_lines} real lines of {args.real} "
             "(never trained on)"
         )
+        if reading.best_real_cer is not None:
+            print(
+                f"CER {reading.best_real_cer:.2%} on the real lines by the model at the lowest "
+                f"CER during training ({reading.run_directory / BEST})"
+            )
         for (reference, output), count in reading.confusions.most_common(8):
             print(f"  {reference or '(none)'!r:>8} -> {output or '(none)'!r:<8} {count}")
     return 0

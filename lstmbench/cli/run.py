@@ -43,7 +43,7 @@ def add_commands(commands) -> None:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from lstmbench.training.checkpoint import run_directory
+    from lstmbench.training.checkpoint import BEST, run_directory
     from lstmbench.training.loop import train_run
 
     setup_runtime(args)
@@ -70,7 +70,10 @@ def train_command(args: argparse.Namespace) -> int:
         f"final {result.final_error:.2%}, {result.wall_time:.0f} s"
     )
     directory = run_directory(args.out, config)
-    print(f"wrote {directory / 'result.json'} and {directory / 'model.pt'}")
+    written = f"wrote {directory / 'result.json'} and {directory / 'model.pt'}"
+    if (directory / BEST).is_file():  # none where no evaluation came before a divergence
+        written += f", and {directory / BEST} (the network at the lowest test error)"
+    print(written)
     return 0
 
 

@@ -1,6 +1,9 @@
-"""A run's files: result.json and model.pt, written atomically, and read back.
+"""A run's files: result.json, model.pt and best.pt, written atomically, and read back.
 
-model.pt holds {"format", "config", "state", "dataset"?}. Checkpoints written before the
+model.pt holds {"format", "config", "state", "dataset"?}: the network as training left it.
+best.pt, written by a single run given a directory, holds the same keys for the network at
+its lowest test error, and "samples" and "error" (when it was and what it read): a run that
+learned and then diverged still leaves the model it learned. Checkpoints written before the
 format number existed have none and are format 1; they hold the same keys and load alike.
 """
 
@@ -21,6 +24,7 @@ from lstmbench.training.record import RunResult
 
 FORMAT = 2  # 2: format number added; 1: the same keys without it
 READABLE_FORMATS = (1, 2)
+BEST = "best.pt"  # the network at the run's lowest test error, beside model.pt
 
 
 def build_net(config: RunConfig, dataset: SequenceDataset) -> SequenceNet:
@@ -55,10 +59,7 @@ def write_atomically(path: Path, write) -> None:
         raise
 
 
-def save_run(result: RunResult, out_dir: str | Path, metadata: dict | None = None) -> Path:
-    """Write result.json and model.pt (with any dataset metadata); returns the directory."""
-    directory = run_directory(out_dir, result.config)
-    directory.mkdir(parents=True, exist_ok=True)
+def _checkpoint(result: RunResult, metadata: dict | None) -> dict:
     saved = {
         "format": FORMAT,
         "config": result.config.to_dict(),
@@ -66,19 +67,40 @@ def save_run(result: RunResult, out_dir: str | Path, metadata: dict | None = Non
     }
     if metadata:
         saved["dataset"] = metadata
+    return saved
+
+
+def save_run(result: RunResult, out_dir: str | Path, metadata: dict | None = None) -> Path:
+    """Write result.json and model.pt (with any dataset metadata); returns the directory."""
+    directory = run_directory(out_dir, result.config)
+    directory.mkdir(parents=True, exist_ok=True)
+    saved = _checkpoint(result, metadata)
     write_atomically(directory / "model.pt", lambda stream: torch.save(saved, stream))
     text = json.dumps(result.to_dict(), indent=1).encode()
     write_atomically(directory / "result.json", lambda stream: stream.write(text))
     return directory
 
 
+def save_best(result: RunResult, out_dir: str | Path, metadata: dict | None = None) -> Path:
+    """Write best.pt: result.model as it is now, which has just read the run's lowest test
+    error (result.best_error, after result.best_samples)."""
+    directory = run_directory(out_dir, result.config)
+    directory.mkdir(parents=True, exist_ok=True)
+    saved = _checkpoint(result, metadata)
+    saved["samples"], saved["error"] = result.best_samples, result.best_error
+    path = directory / BEST
+    write_atomically(path, lambda stream: torch.save(saved, stream))
+    return path
+
+
 def read_checkpoint(path: str | Path) -> tuple[Path, dict]:
-    """(file, contents) of model.pt or its run directory, checked for a readable format."""
+    """(file, contents) of model.pt or its run directory (or of a best.pt), checked for a
+    readable format."""
     path = Path(path)
     if path.is_dir():
         path = path / "model.pt"
     if not path.is_file():
-        raise UserError(f"no checkpoint at {path}; give a run directory or its model.pt")
+        raise UserError(f"no checkpoint at {path}; give a run directory, its model.pt or best.pt")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError) as error:

@@ -17,7 +17,7 @@ from lstmbench.data import SequenceDataset, load_dataset
 from lstmbench.errors import UserError
 from lstmbench.model.kernels.native import native_ctc, native_kernel
 from lstmbench.model.nets import SequenceNet
-from lstmbench.training.checkpoint import save_run
+from lstmbench.training.checkpoint import save_best, save_run
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
 from lstmbench.training.fused import FUSABLE, FusedRuns, FusedUnstable, fuse_key, update_allowed
@@ -290,14 +290,30 @@ def train_run(
     """Train one network as configured; write result.json and model.pt under out_dir/run_id.
 
     `datasets` skips loading (train, test) by name. With `config.init` the run continues
-    that model, on the data as it reads them (text lines in its codec).
+    that model, on the data as it reads them (text lines in its codec). Given `out_dir`,
+    best.pt beside model.pt keeps the network at its lowest test error.
     """
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("device 'cuda' requested but torch sees no GPU; use --device cpu")
     datasets = datasets or load_dataset(config.dataset, data_path, config.validation, config.seed)
     if config.init:
         datasets = fit_datasets(read_starting_model(config.init), datasets, config.dataset)
+    if out_dir is not None:
+        on_evaluation = keeping_best(out_dir, datasets[0].metadata(), on_evaluation)
     (result,) = train_runs([config], datasets, device, progress, on_evaluation, time_limit)
     if out_dir is not None:
         save_run(result, out_dir, datasets[0].metadata())
     return result
+
+
+def keeping_best(out_dir: str | Path, metadata: dict, then: OnEvaluation | None) -> OnEvaluation:
+    """An on_evaluation that writes best.pt whenever an evaluation sets the run's lowest
+    error (save_best), then calls `then`."""
+
+    def on_evaluation(result: RunResult, point: dict) -> None:
+        if point["samples"] == result.best_samples and point["test_error"] == result.best_error:
+            save_best(result, out_dir, metadata)
+        if then is not None:
+            then(result, point)
+
+    return on_evaluation
