@@ -101,3 +101,14 @@ def test_installed_command_runs():
         [sys.executable, "-m", "lstmbench.cli", "cells"], capture_output=True, text=True, check=True
     )
     assert "NPLSTM" in out.stdout
+
+
+def test_data_goes_only_to_runs_all_on_mnist():
+    from lstmbench.cli.options import data_for
+    from lstmbench.sweep.runner import SweepOptions
+
+    options = SweepOptions(data_path="/data/mnist")
+    assert data_for({"mnist"}, options).data_path == "/data/mnist"
+    # a line experiment would write its cache of generated lines into the MNIST folder
+    assert data_for({"uw3like:tiny"}, options).data_path is None
+    assert data_for({"mnist", "lines:/some/dir"}, options).data_path is None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import math
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from lstmbench.analysis.paper import PROTOCOLS, SPECS
 from lstmbench.analysis.runs import compare_sweep_name
-from lstmbench.cli.options import add_sweep_runner_options, sweep_options
+from lstmbench.cli.options import add_sweep_runner_options, data_for, sweep_options
 from lstmbench.errors import UserError
 
 SCALES = ("tiny", "small")
@@ -112,10 +111,8 @@ def print_written(written) -> None:
 
 
 def options_for(spec, options):
-    """The sweep options for one spec. --data names the MNIST directory, so only specs on
-    MNIST get it: a line spec would take it for its cache of generated lines."""
-    datasets = {config.dataset.partition(":")[0] for config in spec.expand(options.scale)}
-    return options if datasets <= {"mnist"} else dataclasses.replace(options, data_path=None)
+    """The sweep options for one spec at options.scale (data_for)."""
+    return data_for({config.dataset for config in spec.expand(options.scale)}, options)
 
 
 def run_specs(specs: list, store, options) -> list[str]:

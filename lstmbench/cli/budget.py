@@ -23,7 +23,7 @@ from lstmbench.analysis.paper import EXPERIMENTS, evaluate, read_experiments
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
 from lstmbench.analysis.power import claim_core_seconds, format_needs, runs_needed
 from lstmbench.analysis.runs import pilot_sweep_name
-from lstmbench.cli.options import sweep_options
+from lstmbench.cli.options import data_for, sweep_options
 from lstmbench.errors import UserError
 from lstmbench.sweep.budget import (
     BUDGET_SCALE,
@@ -270,16 +270,13 @@ def paper_cost(spec, plan: Plan, data_path: str | None = None) -> dict:
     }
 
 
+def dataset_of(spec, paper: bool = False) -> str:
+    """The dataset the experiment's budgeted runs (or, with paper, the paper's) read."""
+    return (spec.fixed if paper else base_scale(spec).fixed).get("dataset", "mnist")
+
+
 def on_mnist(spec, paper: bool = False) -> bool:
-    """Whether the experiment's budgeted runs (or, with paper, the paper's) read MNIST."""
-    fixed = spec.fixed if paper else base_scale(spec).fixed
-    return fixed.get("dataset", "mnist").partition(":")[0] == "mnist"
-
-
-def _options_for(spec, options):
-    """--data names the MNIST folder: only MNIST experiments get it."""
-    data = options.data_path if on_mnist(spec) else None
-    return dataclasses.replace(options, data_path=data)
+    return dataset_of(spec, paper).partition(":")[0] == "mnist"
 
 
 def admit(
@@ -304,7 +301,7 @@ def _train(
     wall time and calibration's prediction for them go to the experiment's speed."""
     from lstmbench.sweep.runner import execute, register
 
-    spec_options = _options_for(spec, options)
+    spec_options = data_for({dataset_of(spec)}, options)
     pending = register(name, source, configs, store, spec_options)
     started = time.monotonic()
     execute(name, pending, store, spec_options, executor)

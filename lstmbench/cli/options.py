@@ -150,3 +150,11 @@ def sweep_options(args: argparse.Namespace):
     )
     check_options(options)  # before any database is opened
     return options
+
+
+def data_for(datasets: set[str], options):
+    """The sweep options for runs of `datasets` (names such as "mnist", "uw3like:small"):
+    --data names the MNIST folder, so only runs all on MNIST get it; a line experiment would
+    take it for its cache of generated lines."""
+    on_mnist = {name.partition(":")[0] for name in datasets} <= {"mnist"}
+    return options if on_mnist else dataclasses.replace(options, data_path=None)
