@@ -253,6 +253,31 @@ def test_no_experiment_more_than_doubles_in_a_round_and_its_rest_goes_to_the_oth
     assert round_.added == {"a": 1, "b": 1}
 
 
+def test_a_top_up_pays_first_the_runs_that_decide_a_claim_cheapest_first():
+    plan, each = twin_plan(8, 8)
+    plan.experiment("a").asks = {"x": 3}  # its power calculation: 3 more runs a group
+    plan.experiment("b").asks = {"y": 20}  # more than the round has
+    round_ = allocate_round(plan, 3, 10 * each, {"a": 1, "b": 1})
+    # "a" gets its 3; the 7 runs' worth left go equally to both claims, 3 each
+    assert round_.added == {"a": 6, "b": 3} and round_.paid_first == ["a x +3"]
+    assert "paid first: a x +3" in format_plan(Plan(**{**vars(plan), "rounds": [round_]}))
+    # without asks the same time is shared equally
+    plan, each = twin_plan(8, 8)
+    assert allocate_round(plan, 3, 10 * each, {"a": 1, "b": 1}).added == {"a": 5, "b": 5}
+    # the cheapest first: only one of two asks fits, and it is the cheaper to pay
+    plan, each = twin_plan(8, 8)
+    plan.experiment("a").asks = {"x": 6}
+    plan.experiment("b").asks = {"y": 4}
+    round_ = allocate_round(plan, 3, 8 * each, {"a": 1, "b": 1})
+    assert round_.paid_first == ["b y +4"] and round_.added == {"a": 2, "b": 6}
+    # an ask past doubling pays what doubling leaves; two asks of one experiment: the
+    # dearer pays what the cheaper has not
+    plan, each = twin_plan(8, 8)
+    plan.experiment("a").asks = {"x": 3, "z": 12}
+    round_ = allocate_round(plan, 3, 40 * each, {"a": 2, "b": 1})
+    assert round_.paid_first == ["a x +3", "a z +5"] and round_.added["a"] == 8
+
+
 def test_rounds_give_runs_only_to_the_groups_an_open_claim_still_reads():
     plan, each = twin_plan(8, 8)
     b = plan.experiment("b")
@@ -669,6 +694,10 @@ def test_top_ups_leave_out_claims_whose_runs_needed_cost_far_more_than_is_left()
     reach = REACH * need_far / 10
     still = open_experiments(plan, work, None, reach)
     assert still == {"a": 1} and list(plan.experiment("b").beyond_reach) == ["b"]
+    # within reach: it asks for the runs a group (of both, which its estimate reads) that its
+    # runs needed come to
+    assert plan.experiment("a").asks == {"a": math.ceil(need_near / (2 * run_seconds))}
+    assert plan.experiment("b").asks == {}
     round_ = allocate_round(plan, 3, reach / REACH, still)
     assert set(round_.added) == {"a"} and round_.open_before == ["a"]
     round_.beyond_reach = ["b b (its runs needed: ...)"]

@@ -384,12 +384,17 @@ def open_experiments(plan: Plan, work: Work, store, reach: float | None = None) 
     for experiment in plan.experiments:
         own = [f for f in findings if f.sweep == experiment.spec]
         experiment.verdicts = {f.key: f.verdict for f in own}
-        experiment.beyond_reach = {}
+        experiment.beyond_reach, experiment.asks = {}, {}
         if reach is not None and experiment.planned:
-            seconds = {experiment.spec: effective_run_seconds(plan, experiment)}
-            needs = claim_core_seconds(runs_needed(own, seconds))
+            run_seconds = effective_run_seconds(plan, experiment)
+            needs = claim_core_seconds(runs_needed(own, {experiment.spec: run_seconds}))
             experiment.beyond_reach = {k: v for k, v in needs.items() if v > reach}
             own = [f for f in own if f.key not in experiment.beyond_reach]
+            experiment.asks = {
+                f.key: math.ceil(needs[f.key] / (run_seconds * len(compared_groups(experiment, f))))
+                for f in own
+                if f.verdict not in DECIDED and needs.get(f.key, 0) > 0
+            }
         mark_wanted(experiment, own)
         undecided = sum(f.verdict not in DECIDED for f in own)
         if undecided:
@@ -397,22 +402,29 @@ def open_experiments(plan: Plan, work: Work, store, reach: float | None = None) 
     return still
 
 
+def compared_groups(experiment: ExperimentPlan, finding: Finding) -> list[GroupPlan]:
+    """The groups of the runs an open claim's undecided comparisons compare. A claim with no
+    test yet, or one about how the error changes with a setting rather than a comparison of
+    two groups of runs, reads every group."""
+    undecided = undecided_tests(finding)
+    if not undecided or any(t.runs is None for t in undecided):
+        return list(experiment.groups)
+    runs = [run for t in undecided for side in t.runs for run in side]
+    compared = [g for g in experiment.groups if any(in_group(g.key, run) for run in runs)]
+    return compared or list(experiment.groups)
+
+
 def mark_wanted(experiment: ExperimentPlan, findings: list[Finding]) -> None:
-    """Mark the groups an open claim of the experiment still reads (GroupPlan.wanted): the
-    groups of the runs its undecided comparisons compare. A claim with no test yet, or one
-    about how the error changes with a setting rather than a comparison of two groups of
-    runs, reads every group."""
-    compared: list[dict] = []
-    for finding in findings:
-        if finding.verdict in DECIDED:
-            continue
-        undecided = undecided_tests(finding)
-        if not undecided or any(t.runs is None for t in undecided):
-            compared = []  # every group
-            break
-        compared += [run for t in undecided for side in t.runs for run in side]
+    """Mark the groups an open claim of the experiment still reads (GroupPlan.wanted); every
+    group where no claim is open."""
+    wanted = [
+        id(group)
+        for finding in findings
+        if finding.verdict not in DECIDED
+        for group in compared_groups(experiment, finding)
+    ]
     for group in experiment.groups:
-        group.wanted = not compared or any(in_group(group.key, run) for run in compared)
+        group.wanted = not wanted or id(group) in wanted
 
 
 def run_round(

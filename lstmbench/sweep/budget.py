@@ -22,7 +22,8 @@ there are:
   cheap experiments get many runs and no claim waits on the dearest; between rounds the
   verdicts are drawn again and experiments whose claims are all decided get nothing more.
   Then top-up rounds take what is left until it pays for no run more, leaving out claims
-  whose runs needed cost far more than that (cli/budget.py, REACH);
+  whose runs needed cost far more than that (cli/budget.py, REACH), and paying first, the
+  cheapest first, the runs a power calculation says would decide each claim still open;
 - measured speed: once an experiment's pilot has run, its wall time against what
   calibration predicted corrects that experiment's costs (cost_ratio), and again after each
   round: an experiment deferred on calibration's word joins when it fits beside what the
@@ -340,6 +341,10 @@ class ExperimentPlan:
     # Open claims a top-up round left out: the runs their power calculation asks for cost
     # far more than the budget has left (claim -> core-seconds needed).
     beyond_reach: dict = field(default_factory=dict)
+    # Open claims within a top-up round's reach, each with the new runs a group of the groups
+    # it compares that its power calculation asks for (claim -> runs): a top-up pays these
+    # first, the cheapest first (allocate_round).
+    asks: dict = field(default_factory=dict)
 
     @property
     def measured_ratio(self) -> float | None:
@@ -397,6 +402,7 @@ class Round:
     given: dict = field(default_factory=dict)  # spec -> groups given runs (absent: all)
     open_before: list[str] = field(default_factory=list)
     beyond_reach: list[str] = field(default_factory=list)  # open claims it gave nothing
+    paid_first: list[str] = field(default_factory=list)  # "spec claim +runs": asks it paid
     done: bool = False
     wall_seconds: float = 0.0  # how long its runs took (0 until done)
 
@@ -646,7 +652,12 @@ def allocate_round(
     claims are decided between rounds, and runs past a decision are wasted. A share that
     cannot pay for a run in each of its experiment's groups goes to the other claims. What
     is left after that goes to the next round. If the least runs do not fit, every open
-    experiment gets the same number of new runs a group, as many as the time pays for."""
+    experiment gets the same number of new runs a group, as many as the time pays for.
+
+    Before the equal shares, a top-up pays the open claims' asks (ExperimentPlan.asks, the
+    runs a power calculation says would decide them), cheapest first, while they fit: a
+    claim given the runs that decide it is worth more than the same time spread thin over
+    claims no share of it decides."""
     chosen = [e for e in plan.experiments if e.planned and open_claims.get(e.spec, 0) > 0]
     round_ = Round(number, core_seconds, open_before=[e.spec for e in chosen])
     if not chosen:
@@ -662,6 +673,7 @@ def allocate_round(
         per_group = int(core_seconds // sum(cost.values()))
         added = {s: per_group for s in added}
     else:
+        rest = _pay_asks(chosen, added, have, cost, rest, round_.paid_first)
         _share_by_claim(chosen, added, have, cost, open_claims, rest)
     for experiment in chosen:
         if added[experiment.spec] > 0:
@@ -677,14 +689,40 @@ def wanted_groups(experiment: ExperimentPlan) -> list[GroupPlan]:
     return [g for g in experiment.groups if g.wanted] or experiment.groups
 
 
+def _room(spec: str, have: dict, added: dict) -> int:
+    """New runs a group an experiment may still take this round: doubling its runs at most."""
+    return max(0, max(have[spec], MIN_RUNS) * 2 - have[spec] - added[spec])
+
+
+def _pay_asks(chosen, added: dict, have: dict, cost: dict, rest: float, paid: list) -> float:
+    """Add to `added` the runs each open claim asks for (ExperimentPlan.asks), the cheapest
+    to pay first, while they fit in `rest` core-seconds and within each experiment's room
+    (runs it gets this round already count toward an ask); note each ask paid in `paid`.
+    Returns what is left of `rest`."""
+    asks = sorted(
+        (runs * cost[e.spec], e.spec, claim, runs)
+        for e in chosen
+        for claim, runs in e.asks.items()
+        if runs > 0
+    )
+    for _, spec, claim, runs in asks:
+        more = min(runs - added[spec], _room(spec, have, added))
+        if more <= 0 or more * cost[spec] > rest:
+            continue
+        added[spec] += more
+        rest -= more * cost[spec]
+        paid.append(f"{spec} {claim} +{more}")
+    return rest
+
+
 def _share_by_claim(chosen, added: dict, have: dict, cost: dict, open_claims, rest: float) -> None:
     """Add to `added` (spec -> new runs a group) an equal share of `rest` core-seconds per
     open claim, no experiment past twice the runs it had; a capped experiment's unspent
     share, and a share too small to pay for a run in each of its experiment's groups, is
     split again among the others."""
 
-    def room(spec: str) -> int:  # new runs a group it may still take: doubling at most
-        return max(0, max(have[spec], MIN_RUNS) * 2 - have[spec] - added[spec])
+    def room(spec: str) -> int:
+        return _room(spec, have, added)
 
     sharing = {e.spec for e in chosen}
     while sharing and rest > 0:
@@ -769,9 +807,10 @@ def format_plan(plan: Plan) -> str:
         state = f"done in {format_duration(r.wall_seconds)}" if r.done else "planned"
         kind = "" if r.number <= len(ROUND_SHARES) else " (top-up)"
         beyond = f"; beyond reach: {', '.join(r.beyond_reach)}" if r.beyond_reach else ""
+        paid = f"; paid first: {', '.join(r.paid_first)}" if r.paid_first else ""
         lines.append(
             f"round {r.number}{kind}: {r.core_seconds / 3600:.2g} core-hours for "
-            f"{', '.join(r.open_before) or nothing} ({state}){beyond}"
+            f"{', '.join(r.open_before) or nothing} ({state}){paid}{beyond}"
         )
     ratio = speed_ratio(plan)
     if ratio is not None:
