@@ -1,5 +1,6 @@
 """The command line: a real train + eval round trip, and one clear message per mistake."""
 
+import re
 import subprocess
 import sys
 
@@ -35,10 +36,20 @@ def test_train_then_eval(mnist_dir, tmp_path, capsys):
     )
     assert code == 0
     printed = capsys.readouterr().out
-    assert "best test error" in printed
+    # its evaluations read 200 held-out training samples: the choice is scored on the test set
+    assert "best validation error" in printed
+    chosen = re.search(
+        r"chosen on validation \(best.pt, after 300 samples\): test error "
+        r"(\S+) on 10000 samples",
+        printed,
+    )
+    assert chosen, printed
     run_dir = next(tmp_path.iterdir())
     assert main(["eval", str(run_dir), "--data", str(mnist_dir)]) == 0
-    assert "validation error" in capsys.readouterr().out
+    assert re.search(r"validation error \S+ on 200 samples", capsys.readouterr().out)
+    best = str(run_dir / "best.pt")
+    assert main(["eval", best, "--data", str(mnist_dir), "--test-split"]) == 0
+    assert f"test error {chosen[1]} on 10000 samples" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

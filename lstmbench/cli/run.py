@@ -27,7 +27,13 @@ def add_commands(commands) -> None:
     train.set_defaults(handler=train_command)
 
     evaluate = commands.add_parser("eval", help="test error of a trained checkpoint")
-    evaluate.add_argument("checkpoint", help="a run directory or its model.pt")
+    evaluate.add_argument("checkpoint", help="a run directory, its model.pt or best.pt")
+    evaluate.add_argument(
+        "--test-split",
+        action="store_true",
+        help="score the dataset's test split even for a run trained with --validation (whose "
+        "evaluations, and so best.pt, chose on held-out training data)",
+    )
     evaluate.add_argument(
         "test_data",
         nargs="?",
@@ -58,22 +64,33 @@ def train_command(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         time_limit=60 * args.minutes,
     )
+    split = "validation" if config.validation else "test"  # what the evaluations read
     for point in result.curve:
         print(
             f"samples {point['samples']:>8}  loss {point['train_loss']:9.4f}  "
-            f"test error {point['test_error']:7.2%}  ({point['wall_time']:.0f} s)"
+            f"{split} error {point['test_error']:7.2%}  ({point['wall_time']:.0f} s)"
         )
     reason = f" ({result.reason})" if result.reason else ""
     print(
         f"run {config.run_id}: {result.status}{reason}; "
-        f"best test error {result.best_error:.2%} at {result.best_samples} samples, "
+        f"best {split} error {result.best_error:.2%} at {result.best_samples} samples, "
         f"final {result.final_error:.2%}, {result.wall_time:.0f} s"
     )
     directory = run_directory(args.out, config)
     written = f"wrote {directory / 'result.json'} and {directory / 'model.pt'}"
-    if (directory / BEST).is_file():  # none where no evaluation came before a divergence
-        written += f", and {directory / BEST} (the network at the lowest test error)"
+    best = directory / BEST
+    if best.is_file():  # none where no evaluation came before a divergence
+        written += f", and {best} (the network at the lowest {split} error)"
     print(written)
+    on_lines = config.dataset.partition(":")[0] in LINE_DATASETS
+    if config.validation and best.is_file() and not on_lines:
+        # The run chose on held-out training data: what its choice reads on the test set.
+        values = {**config.to_dict(), "validation": 0}
+        _, error, count = score_checkpoint(best, values, args.data, args.device)
+        print(
+            f"chosen on validation (best.pt, after {result.best_samples} samples): test error "
+            f"{error:.2%} on {count} samples"
+        )
     return 0
 
 
@@ -97,31 +114,44 @@ def saved_config(checkpoint: Path) -> dict:
 
 
 def eval_command(args: argparse.Namespace) -> int:
+    setup_runtime(args)
+    path = Path(args.checkpoint)
+    config_values = saved_config(path)
+    if args.test_split:
+        config_values = {**config_values, "validation": 0}
+    dataset = str(config_values.get("dataset", ""))
+    if args.test_data or dataset.partition(":")[0] in LINE_DATASETS:
+        return eval_lines(args, config_values)
+    config, error, count = score_checkpoint(path, config_values, args.data, args.device)
+    split = "validation" if config_values.get("validation", 0) else "test"
+    print(
+        f"{config.cell} {config.direction} {config.output}/{config.target} "
+        f"hidden {config.hidden}: {split} error {error:.2%} on {count} samples"
+    )
+    return 0
+
+
+def score_checkpoint(path: Path, config_values: dict, data: str | None, device: str):
+    """(config, error, samples scored) of a checkpoint on the test split of its dataset as
+    `config_values` (its run's config) names it: the held-out part of the training set
+    where they give a validation size."""
     import torch
 
     from lstmbench.data import load_dataset
     from lstmbench.training.checkpoint import load_checkpoint
     from lstmbench.training.evaluate import evaluate
 
-    setup_runtime(args)
-    path = Path(args.checkpoint)
-    config_values = saved_config(path)
-    dataset = str(config_values.get("dataset", ""))
-    if args.test_data or dataset.partition(":")[0] in LINE_DATASETS:
-        return eval_lines(args, config_values)
     _, test_set = load_dataset(
-        dataset, args.data, config_values.get("validation", 0), config_values.get("seed", 0)
+        str(config_values.get("dataset", "")),
+        data,
+        config_values.get("validation", 0),
+        config_values.get("seed", 0),
     )
     config, net = load_checkpoint(path, test_set)
-    net.to(args.device)
+    net.to(device)
     with torch.no_grad():
-        error = evaluate(net, test_set, 0, args.device)
-    split = "validation" if config.validation else "test"
-    print(
-        f"{config.cell} {config.direction} {config.output}/{config.target} "
-        f"hidden {config.hidden}: {split} error {error:.2%} on {len(test_set)} samples"
-    )
-    return 0
+        error = evaluate(net, test_set, 0, device)
+    return config, error, len(test_set)
 
 
 def lines_to_score(source: str, config_values: dict, data_path: str | None, codec):
