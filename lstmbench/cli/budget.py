@@ -276,6 +276,7 @@ def dataset_of(spec, paper: bool = False) -> str:
 
 
 def on_mnist(spec, paper: bool = False) -> bool:
+    """Whether the experiment's budgeted runs (or, with paper, the paper's) read MNIST."""
     return dataset_of(spec, paper).partition(":")[0] == "mnist"
 
 
