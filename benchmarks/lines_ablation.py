@@ -97,14 +97,16 @@ def main() -> int:
     print(f"\n{length} a variant, {args.threads} thread(s), BIDI NPLSTM {args.hidden}")
     print(
         "| generator | lines trained | minutes | lowest CER during training (after lines) | "
-        "CER generated | CER real | real / generated |"
+        "CER generated | CER real | real / generated | CER real at the lowest CER (best.pt) |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, reading, ratio in rows:
+        # "-": the lowest CER came at the end, so best.pt is the final model
+        at_best = f"{reading.best_real_cer:.2%}" if reading.best_real_cer is not None else "-"
         print(
             f"| {name} | {reading.lines_trained:,} | {reading.minutes:.1f} | "
             f"{reading.best_cer:.2%} ({reading.best_lines:,}) | "
-            f"{reading.generated_cer:.2%} | {reading.real_cer:.2%} | {ratio:.2f} |"
+            f"{reading.generated_cer:.2%} | {reading.real_cer:.2%} | {ratio:.2f} | {at_best} |"
         )
     return 0
 
