@@ -418,12 +418,12 @@ def compared_groups(experiment: ExperimentPlan, finding: Finding) -> list[GroupP
 def mark_wanted(experiment: ExperimentPlan, findings: list[Finding]) -> None:
     """Mark the groups an open claim of the experiment still reads (GroupPlan.wanted); every
     group where no claim is open."""
-    wanted = [
+    wanted = {
         id(group)
         for finding in findings
         if finding.verdict not in DECIDED
         for group in compared_groups(experiment, finding)
-    ]
+    }
     for group in experiment.groups:
         group.wanted = not wanted or id(group) in wanted
 

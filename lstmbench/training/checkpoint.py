@@ -59,23 +59,26 @@ def write_atomically(path: Path, write) -> None:
         raise
 
 
-def _checkpoint(result: RunResult, metadata: dict | None) -> dict:
+def _write_model(result: RunResult, out_dir, name: str, metadata: dict | None, **extra) -> Path:
+    """Write result.model, its config and any dataset metadata (and `extra` keys) to
+    out_dir/run_id/name; returns the run directory."""
+    directory = run_directory(out_dir, result.config)
+    directory.mkdir(parents=True, exist_ok=True)
     saved = {
         "format": FORMAT,
         "config": result.config.to_dict(),
         "state": result.model.state_dict(),
+        **extra,
     }
     if metadata:
         saved["dataset"] = metadata
-    return saved
+    write_atomically(directory / name, lambda stream: torch.save(saved, stream))
+    return directory
 
 
 def save_run(result: RunResult, out_dir: str | Path, metadata: dict | None = None) -> Path:
     """Write result.json and model.pt (with any dataset metadata); returns the directory."""
-    directory = run_directory(out_dir, result.config)
-    directory.mkdir(parents=True, exist_ok=True)
-    saved = _checkpoint(result, metadata)
-    write_atomically(directory / "model.pt", lambda stream: torch.save(saved, stream))
+    directory = _write_model(result, out_dir, "model.pt", metadata)
     text = json.dumps(result.to_dict(), indent=1).encode()
     write_atomically(directory / "result.json", lambda stream: stream.write(text))
     return directory
@@ -83,14 +86,9 @@ def save_run(result: RunResult, out_dir: str | Path, metadata: dict | None = Non
 
 def save_best(result: RunResult, out_dir: str | Path, metadata: dict | None = None) -> Path:
     """Write best.pt: result.model as it is now, which has just read the run's lowest test
-    error (result.best_error, after result.best_samples)."""
-    directory = run_directory(out_dir, result.config)
-    directory.mkdir(parents=True, exist_ok=True)
-    saved = _checkpoint(result, metadata)
-    saved["samples"], saved["error"] = result.best_samples, result.best_error
-    path = directory / BEST
-    write_atomically(path, lambda stream: torch.save(saved, stream))
-    return path
+    error (result.best_error, after result.best_samples); returns its path."""
+    samples, error = result.best_samples, result.best_error
+    return _write_model(result, out_dir, BEST, metadata, samples=samples, error=error) / BEST
 
 
 def read_checkpoint(path: str | Path) -> tuple[Path, dict]:
