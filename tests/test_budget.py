@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from lstmbench.analysis.findings import (
+    DECIDED,
     Check,
     Finding,
     Projection,
@@ -38,6 +39,7 @@ from lstmbench.analysis.stats import equivalence_p, mann_whitney, van_elteren
 from lstmbench.cli.budget import (
     REACH,
     Work,
+    extension_text,
     mark_wanted,
     open_experiments,
     paper_work,
@@ -54,6 +56,7 @@ from lstmbench.sweep.budget import (
     MIN_UPDATES,
     PILOT_POINTS,
     ROUND_SHARES,
+    STOPPED,
     USABLE,
     Cost,
     ExperimentPlan,
@@ -61,9 +64,11 @@ from lstmbench.sweep.budget import (
     Plan,
     admit_deferred,
     allocate_round,
+    budget_for,
     choose_lengths,
     cost_ratio,
     effective_run_seconds,
+    extend_plan,
     format_duration,
     format_plan,
     group_label,
@@ -720,6 +725,50 @@ def test_the_stop_note_says_why_only_while_time_was_left():
     assert format_duration(-14.0) == "-14s" and format_duration(-3725) == "-1h2m5s"
 
 
+def test_a_longer_budget_extends_a_plan_and_a_shorter_one_is_refused(tmp_path):
+    plan, _ = twin_plan(8, 8)
+    plan.notes = [f"{STOPPED} with 2m left: ...", "another note"]
+    path = tmp_path / "results.plan.json"
+    plan.save(path)
+    assert load_plan(path, 900.0, ["a", "b"]).budget == 900  # the same: resumed
+    for budget, specs in ((600.0, ["a", "b"]), (900.0, ["a"]), (1800.0, ["a", "c"])):
+        with pytest.raises(UserError, match="was made for --budget 15m and a, b.*extends it"):
+            load_plan(path, budget, specs)
+    longer = load_plan(path, 1800.0, ["a", "b"])
+    runs = [g.runs for e in longer.experiments for g in e.groups]
+    extend_plan(longer, 1800.0)
+    # lengths and runs as they were; the note that the top-ups had stopped no longer holds
+    assert (longer.budget, longer.planned_for, longer.notes) == (1800, 900, ["another note"])
+    assert [g.runs for e in longer.experiments for g in e.groups] == runs
+    assert [e.samples for e in longer.experiments] == [e.samples for e in plan.experiments]
+    assert "budget 30m (extended from 15m, the budget its run lengths were chosen for)" in (
+        format_plan(longer)
+    )
+    extend_plan(longer, 3600.0)  # again: still the budget its lengths were chosen for
+    assert (longer.budget, longer.planned_for) == (3600, 900)
+    longer.save(path)
+    assert load_plan(path, 3600.0, ["a", "b"]).planned_for == 900
+
+
+def test_the_report_gives_the_budget_that_pays_for_the_runs_needed():
+    plan, _ = twin_plan(8, 8)
+    near, also = one_estimate_finding("a", 0.2), one_estimate_finding("b", 0.15)
+    seconds = {e.spec: effective_run_seconds(plan, e) for e in plan.experiments}
+    needs = claim_core_seconds(runs_needed([near, also], seconds))
+    # what 2 cores at the measured share of their time train in the time added
+    wall = (needs["a"] + needs["b"]) / (plan.cores * MEASURED_USABLE)
+    budget = budget_for(plan, needs["a"] + needs["b"])
+    assert budget % 300 == 0 and plan.budget + wall <= budget < plan.budget + wall + 300
+    text = extension_text(plan, [near, also], seconds)
+    assert f"--budget {format_duration(budget)} (now 15m)" in text and "(a, b;" in text
+    # a claim no count of runs decides is not paid for; nothing sized, nothing said
+    unbounded = one_estimate_finding("b", 0.0)
+    assert f"--budget {format_duration(budget_for(plan, needs['a']))} " in (
+        extension_text(plan, [near, unbounded], seconds)
+    )
+    assert extension_text(plan, [unbounded], seconds) is None
+
+
 # -- resuming, on real MNIST ----------------------------------------------------------------
 
 
@@ -783,8 +832,26 @@ def test_the_same_command_resumes_and_trains_nothing_twice(tmp_path, mnist_dir, 
     resumed = format_plan(load_plan(tmp_path / "results.plan.json", 90.0, ["lr_hidden"]))
     assert again == first, f"first plan:\n{shown}\nafter resuming:\n{resumed}"  # none again
 
+    # a longer budget extends the plan: what it trained is kept, and the time added goes to
+    # top-ups of the same run length while a claim is open
+    command[command.index("90s")] = "150s"
+    assert main(command) == 0
+    assert "extending the plan" in capsys.readouterr().out
+    extended = json.loads((tmp_path / "results.plan.json").read_text())
+    assert (extended["budget"], extended["planned_for"]) == (150, 90)
+    assert extended["rounds"][: len(plan["rounds"])] == plan["rounds"]
+    assert extended["experiments"][0]["samples"] == experiment["samples"]
+    added = extended["rounds"][len(plan["rounds"]) :]
+    if not added:  # no claim open within the time added: all decided, or a note says why
+        decided = all(v in DECIDED for v in extended["experiments"][0]["verdicts"].values())
+        assert decided or any(n.startswith(STOPPED) for n in extended["notes"]), extended
+    assert all(r["number"] > len(ROUND_SHARES) and r["done"] for r in added)
+    with sqlite3.connect(db) as connection:
+        after = connection.execute("SELECT run_id, finished FROM runs ORDER BY run_id").fetchall()
+    assert set(first) <= set(after) and (len(after) > len(first)) == bool(added)
+
     with pytest.raises(UserError, match="same --budget"):
-        load_plan(tmp_path / "results.plan.json", 30.0, ["lr_hidden"])
+        load_plan(tmp_path / "results.plan.json", 90.0, ["lr_hidden"])
     (tmp_path / "results.plan.json").write_text('{"budget": 90')  # cut off mid-write
     with pytest.raises(UserError, match="cannot be read .*remove it and its database"):
         load_plan(tmp_path / "results.plan.json", 90.0, ["lr_hidden"])

@@ -31,6 +31,7 @@ from lstmbench.sweep.budget import (
     MAX_ROUNDS,
     REPORT_SECONDS,
     ROUND_SHARES,
+    STOPPED,
     Cost,
     ExperimentPlan,
     GroupPlan,
@@ -38,11 +39,13 @@ from lstmbench.sweep.budget import (
     admit_deferred,
     allocate_round,
     base_scale,
+    budget_for,
     calibration_spec,
     choose_lengths,
     effective_run_seconds,
     eval_samples,
     evaluations,
+    extend_plan,
     format_duration,
     format_plan,
     group_label,
@@ -146,6 +149,14 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
     options = dataclasses.replace(options, workers=workers, threads=threads)
     path = plan_path(store.path)
     plan = load_plan(path, budget, names, work.resume)
+    if plan is not None and budget > plan.budget:
+        print(
+            f"extending the plan in {path} from {format_duration(plan.budget)} to "
+            f"{format_duration(budget)}: its run lengths and learning-rate bands stay; the "
+            "time added goes to top-ups for the claims still open",
+            flush=True,
+        )
+        extend_plan(plan, budget)
     # The C++ kernels are built once per installation (a minute or more): a cost of setting
     # up, not of the experiments, and in a short budget it would leave no time to plan runs.
     native_kernel()
@@ -173,7 +184,10 @@ def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], 
     try:
         run_pilot(plan, specs, store, options, executor, problems)
         save()
-        for number in range(1, MAX_ROUNDS + 1):
+        # the rounds it has (a resumed or extended plan's), then up to MAX_ROUNDS more
+        for number in range(1, len(plan.rounds) + MAX_ROUNDS + 1):
+            if number <= len(plan.rounds) and plan.rounds[number - 1].done:
+                continue  # a resumed plan's finished round
             still = {}
             if len(plan.rounds) < number:  # a resumed plan's allocated round goes on as it was
                 top_up = number > len(ROUND_SHARES)
@@ -489,9 +503,6 @@ def run_round(
     return bool(round_.added)
 
 
-STOPPED = "the top-ups stopped"
-
-
 def stop_note(left: float, core_seconds: float, beyond_reach: list[str]) -> str | None:
     """Why the top-ups stopped while time was left: the claims still open need far more runs
     than it pays for. None when nothing was left out, or the budget was spent (then every
@@ -529,6 +540,9 @@ def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:
     # at the speed measured here: "compute at the measured speed"
     seconds = {e.spec: effective_run_seconds(plan, e) for e in plan.experiments if e.planned}
     needs = format_needs([f for f in findings if f.sweep in planned], seconds)
+    more = extension_text(plan, [f for f in findings if f.sweep in planned], seconds)
+    if more:
+        needs += "\n" + more
     deferred = [f"{e.spec}: {e.note}" for e in plan.experiments if not e.planned]
     if deferred:
         needs += "\nnot run in this budget (its claims have no data):\n" + "\n".join(deferred)
@@ -548,6 +562,23 @@ def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:
             ("Where the budget's protocol departs from the paper's", "\n".join(deviations))
         )
     return sections
+
+
+def extension_text(plan: Plan, findings, seconds_per_run: dict[str, float]) -> str | None:
+    """How to pay here for the runs the open claims need: the budget that extends this plan
+    by their core-hours (extend_plan); None where no claim is sized."""
+    needs = claim_core_seconds(runs_needed(findings, seconds_per_run))
+    sized = {claim: s for claim, s in needs.items() if 0 < s < math.inf}
+    if not sized:
+        return None
+    budget = budget_for(plan, sum(sized.values()))
+    return (
+        f"to train them here, run the same command with --budget {format_duration(budget)} "
+        f"(now {format_duration(plan.budget)}) and the same --db: the plan is extended, its "
+        f"runs kept, and the {format_duration(budget - plan.budget)} added go to top-ups "
+        f"that pay these runs first ({', '.join(sorted(sized))}; claims of one experiment "
+        "may share runs, so less time may do)"
+    )
 
 
 def _deviation_text(experiment: ExperimentPlan) -> str:

@@ -64,7 +64,7 @@ PILOT_POINTS = 5
 REFINE_POINTS = 2  # a refining pilot's second stage: half a step either side of the best
 MIN_RUNS = 4  # least main runs per learning-rate group and round (findings need 3 a group)
 ROUND_SHARES = (0.5, 0.5)
-MAX_ROUNDS = 12  # the shared rounds and the top-ups after them
+MAX_ROUNDS = 12  # rounds one invocation adds at most: the shared rounds, then top-ups
 # A measured round corrects calibration; keep a little back for the runs' spread around it.
 MEASURED_USABLE = 0.95
 EVALUATIONS = 5  # per run; the best error is the lowest of them
@@ -418,6 +418,9 @@ class Plan:
     experiments: list[ExperimentPlan] = field(default_factory=list)
     rounds: list[Round] = field(default_factory=list)
     spent: float = 0.0  # wall seconds spent by this plan so far (over every invocation)
+    # The budget its run lengths and pilots were chosen for, where a longer budget extended
+    # it since (extend_plan); 0 if it never was.
+    planned_for: float = 0.0
     calibration_seconds: float = 0.0
     pilot_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -470,8 +473,9 @@ def read_plan(path: Path) -> Plan | None:
 def load_plan(
     path: Path, budget: float, specs: list[str], resume: str = "--budget and --only"
 ) -> Plan | None:
-    """The saved plan, if any; one made for another budget or experiments is refused, naming
-    the options (`resume`) that chose them."""
+    """The saved plan, if any. One made for other experiments, or for a longer budget, is
+    refused, naming the options (`resume`) that chose them; a longer budget than the plan's
+    is for extend_plan."""
     try:
         plan = read_plan(path)
     except UserError as error:
@@ -480,13 +484,27 @@ def load_plan(
         ) from None
     if plan is None:
         return None
-    if plan.budget != budget or plan.specs != specs:
+    if plan.budget > budget or plan.specs != specs:
         raise UserError(
             f"the plan {path} was made for --budget {format_duration(plan.budget)} and "
-            f"{', '.join(plan.specs)}; give the same {resume} to resume it, or another --db "
-            "to plan anew"
+            f"{', '.join(plan.specs)}; give the same {resume} to resume it (a longer "
+            "--budget extends it), or another --db to plan anew"
         )
     return plan
+
+
+def extend_plan(plan: Plan, budget: float) -> None:
+    """Give a plan a longer budget. Its run lengths, pilots and bands stay as they were
+    chosen, so the runs it has and the runs to come are of one protocol; the time added
+    goes to top-up rounds, which pay first the runs the open claims' power calculations
+    ask for. A note that the top-ups had stopped for want of time no longer holds."""
+    plan.planned_for = plan.planned_for or plan.budget
+    plan.budget = budget
+    plan.notes = [note for note in plan.notes if not note.startswith(STOPPED)]
+
+
+# The start of the note a plan keeps when its top-ups stopped with time left (stop_note).
+STOPPED = "the top-ups stopped"
 
 
 def usable_core_seconds(plan: Plan, wall_seconds: float) -> float:
@@ -525,6 +543,13 @@ def round_core_seconds(plan: Plan, wall_seconds: float) -> float:
     if speed_ratio(plan) is None:
         return usable_core_seconds(plan, wall_seconds)
     return max(0.0, wall_seconds) * plan.cores * MEASURED_USABLE
+
+
+def budget_for(plan: Plan, core_seconds: float) -> float:
+    """The budget whose time beyond the plan's pays for `core_seconds` more of runs at the
+    measured speed (round_core_seconds), in whole five minutes."""
+    wall = core_seconds / (plan.cores * MEASURED_USABLE)
+    return plan.budget + math.ceil(wall / 300) * 300
 
 
 def choose_lengths(plan: Plan, core_seconds: float) -> None:
@@ -763,8 +788,14 @@ def round_runs(round_: Round, experiment: ExperimentPlan) -> str:
 def format_plan(plan: Plan) -> str:
     """The plan as a table: per experiment run length, cost as calibrated and as measured
     (its ratio), groups, runs per round."""
+    extended = (
+        f" (extended from {format_duration(plan.planned_for)}, the budget its run lengths "
+        "were chosen for)"
+        if plan.planned_for
+        else ""
+    )
     lines = [
-        f"budget {format_duration(plan.budget)} on {plan.workers} worker(s) of "
+        f"budget {format_duration(plan.budget)}{extended} on {plan.workers} worker(s) of "
         f"{plan.threads} thread(s); calibration took {plan.calibration_seconds:.0f} s",
     ]
     header = (
