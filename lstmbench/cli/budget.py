@@ -229,7 +229,7 @@ def calibrate(plan: Plan, specs: dict, work: Work, options) -> None:
             threads=plan.threads,
             steps=30,
             repeats=1,
-            data_path=options.data_path if on_mnist(spec) else None,
+            data_path=data_path_of(spec, options),
         )
         try:
             estimate = estimate_spec(calibration_spec(spec, CALIBRATION_SAMPLES), timing)
@@ -289,9 +289,10 @@ def dataset_of(spec, paper: bool = False) -> str:
     return (spec.fixed if paper else base_scale(spec).fixed).get("dataset", "mnist")
 
 
-def on_mnist(spec, paper: bool = False) -> bool:
-    """Whether the experiment's budgeted runs (or, with paper, the paper's) read MNIST."""
-    return dataset_of(spec, paper).partition(":")[0] == "mnist"
+def data_path_of(spec, options, paper: bool = False) -> str | None:
+    """The --data folder for the experiment's budgeted runs (or, with paper, the paper's):
+    the MNIST folder where they read MNIST (data_for), else None."""
+    return data_for({dataset_of(spec, paper)}, options).data_path
 
 
 def admit(
@@ -336,7 +337,7 @@ def run_pilot(plan: Plan, specs: dict, store, options, executor, problems: list)
         if experiment.deviation and not experiment.paper_cost:
             print(f"timing the paper's protocol of {spec.name}", flush=True)
             timing = time.monotonic()
-            data = options.data_path if on_mnist(spec, paper=True) else None
+            data = data_path_of(spec, options, paper=True)
             experiment.paper_cost = paper_cost(spec, plan, data)
             # Calibration, not pilot: the pilot's time is set against its predicted cost.
             spent = time.monotonic() - timing

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from lstmbench.analysis.comparison import comparison_findings, comparison_scope, speed_text
 from lstmbench.analysis.report import Scope
-from lstmbench.cli.budget import Work, on_mnist, report_sections, run_budget
+from lstmbench.cli.budget import Work, data_path_of, report_sections, run_budget
 from lstmbench.errors import UserError
 from lstmbench.sweep.comparison import (
     SPEED_REFERENCE,
@@ -31,7 +31,7 @@ def comparison_work(spec, cell: str, protocol: str) -> Work:
     others = references(cell)
 
     def timed(plan, options) -> None:
-        data = options.data_path if on_mnist(spec) else None
+        data = data_path_of(spec, options)
         print(f"timing {', '.join([cell, *others])} at one hidden size", flush=True)
         try:
             plan.experiment(spec.name).cell_seconds = time_cells(spec, options.threads, data)

@@ -473,9 +473,9 @@ def read_plan(path: Path) -> Plan | None:
 def load_plan(
     path: Path, budget: float, specs: list[str], resume: str = "--budget and --only"
 ) -> Plan | None:
-    """The saved plan, if any. One made for other experiments, or for a longer budget, is
-    refused, naming the options (`resume`) that chose them; a longer budget than the plan's
-    is for extend_plan."""
+    """The saved plan, if any. One made for other experiments, or for a longer budget than
+    `budget`, is refused, naming the options (`resume`) that chose them; a `budget` longer
+    than the plan's is for extend_plan."""
     try:
         plan = read_plan(path)
     except UserError as error:
