@@ -42,3 +42,32 @@ def test_the_report_rebuilt_from_the_reference_has_the_budgets_sections(tmp_path
     assert main(["report", str(tmp_path / "results.db"), "-o", str(tmp_path / "broken")]) == 0
     assert "results.plan.json cannot be read" in capsys.readouterr().err
     assert (tmp_path / "broken" / "report.md").is_file()
+
+
+EXTENDED = REFERENCE.parent / "budget-2h-extended"
+
+
+def test_the_extended_reference_keeps_every_run_and_round_of_the_one_it_extends(tmp_path):
+    def plan_of(folder: Path) -> Plan:
+        return Plan.from_dict(json.loads((folder / "results.plan.json").read_text()))
+
+    def runs_of(folder: Path) -> dict[str, dict]:
+        shutil.copy(folder / "results.db", tmp_path / "copy.db")
+        return {r["run_id"]: r for r in ResultsStore(tmp_path / "copy.db").runs()}
+
+    before, after = plan_of(REFERENCE), plan_of(EXTENDED)
+    assert (after.planned_for, after.budget) == (before.budget, 12600)
+    assert after.rounds[: len(before.rounds)] == before.rounds
+    assert [e.samples for e in after.experiments] == [e.samples for e in before.experiments]
+    assert all(r.number > 2 and r.done for r in after.rounds[len(before.rounds) :])
+    old, new = runs_of(REFERENCE), runs_of(EXTENDED)
+    assert len(new) > len(old)
+    # none of them trained again: each kept as it finished
+    assert all(new[i]["finished"] == run["finished"] for i, run in old.items())
+    # the report says the plan was extended, and what a longer budget would pay for
+    for name in ("results.db", "results.plan.json"):
+        shutil.copy(EXTENDED / name, tmp_path / name)
+    assert main(["report", str(tmp_path / "results.db"), "-o", str(tmp_path / "report")]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "budget 3h30m (extended from 2h" in report
+    assert "run the same command with --budget" in report
