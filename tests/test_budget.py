@@ -759,14 +759,14 @@ def test_the_report_gives_the_budget_that_pays_for_the_runs_needed():
     wall = (needs["a"] + needs["b"]) / (plan.cores * MEASURED_USABLE)
     budget = budget_for(plan, needs["a"] + needs["b"])
     assert budget % 300 == 0 and plan.budget + wall <= budget < plan.budget + wall + 300
-    text = extension_text(plan, [near, also], seconds)
+    text = extension_text(plan, runs_needed([near, also], seconds))
     assert f"--budget {format_duration(budget)} (now 15m)" in text and "(a, b;" in text
     # a claim no count of runs decides is not paid for; nothing sized, nothing said
     unbounded = one_estimate_finding("b", 0.0)
     assert f"--budget {format_duration(budget_for(plan, needs['a']))} " in (
-        extension_text(plan, [near, unbounded], seconds)
+        extension_text(plan, runs_needed([near, unbounded], seconds))
     )
-    assert extension_text(plan, [unbounded], seconds) is None
+    assert extension_text(plan, runs_needed([unbounded], seconds)) is None
 
 
 # -- resuming, on real MNIST ----------------------------------------------------------------

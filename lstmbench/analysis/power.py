@@ -228,9 +228,8 @@ def _need(finding: Finding, test, alpha: float, seconds: float) -> Need:
     )
 
 
-def format_needs(findings: list[Finding], seconds_per_run: dict[str, float]) -> str:
-    """What each open claim needs, as lines of text."""
-    needs = runs_needed(findings, seconds_per_run)
+def format_needs(findings: list[Finding], needs: list[Need]) -> str:
+    """What each open claim needs (`needs`: runs_needed of the findings), as lines of text."""
     lines = [f"method: {METHOD}"]
     for need in needs:
         per = f"{math.ceil(need.per_group)}" if math.isfinite(need.per_group) else "unbounded"

@@ -21,7 +21,7 @@ import numpy as np
 from lstmbench.analysis.findings import DECIDED, Finding, undecided_tests
 from lstmbench.analysis.paper import EXPERIMENTS, evaluate, read_experiments
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
-from lstmbench.analysis.power import claim_core_seconds, format_needs, runs_needed
+from lstmbench.analysis.power import Need, claim_core_seconds, format_needs, runs_needed
 from lstmbench.analysis.runs import pilot_sweep_name
 from lstmbench.cli.options import data_for, sweep_options
 from lstmbench.errors import UserError
@@ -540,8 +540,10 @@ def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:
     planned = {e.spec for e in plan.experiments if e.planned}
     # at the speed measured here: "compute at the measured speed"
     seconds = {e.spec: effective_run_seconds(plan, e) for e in plan.experiments if e.planned}
-    needs = format_needs([f for f in findings if f.sweep in planned], seconds)
-    more = extension_text(plan, [f for f in findings if f.sweep in planned], seconds)
+    planned_findings = [f for f in findings if f.sweep in planned]
+    sized = runs_needed(planned_findings, seconds)
+    needs = format_needs(planned_findings, sized)
+    more = extension_text(plan, sized)
     if more:
         needs += "\n" + more
     deferred = [f"{e.spec}: {e.note}" for e in plan.experiments if not e.planned]
@@ -565,11 +567,12 @@ def report_sections(plan: Plan, findings) -> list[tuple[str, str]]:
     return sections
 
 
-def extension_text(plan: Plan, findings, seconds_per_run: dict[str, float]) -> str | None:
-    """How to pay here for the runs the open claims need: the budget that extends this plan
-    by their core-hours (extend_plan); None where no claim is sized."""
-    needs = claim_core_seconds(runs_needed(findings, seconds_per_run))
-    sized = {claim: s for claim, s in needs.items() if 0 < s < math.inf}
+def extension_text(plan: Plan, needs: list[Need]) -> str | None:
+    """How to pay here for the runs the open claims need (`needs`, from runs_needed): the
+    budget that extends this plan by their core-hours (extend_plan); None where no claim is
+    sized."""
+    seconds = claim_core_seconds(needs)
+    sized = {claim: s for claim, s in seconds.items() if 0 < s < math.inf}
     if not sized:
         return None
     budget = budget_for(plan, sum(sized.values()))

@@ -493,6 +493,10 @@ def load_plan(
     return plan
 
 
+# The start of the note a plan keeps when its top-ups stopped with time left (stop_note).
+STOPPED = "the top-ups stopped"
+
+
 def extend_plan(plan: Plan, budget: float) -> None:
     """Give a plan a longer budget. Its run lengths, pilots and bands stay as they were
     chosen, so the runs it has and the runs to come are of one protocol; the time added
@@ -501,10 +505,6 @@ def extend_plan(plan: Plan, budget: float) -> None:
     plan.planned_for = plan.planned_for or plan.budget
     plan.budget = budget
     plan.notes = [note for note in plan.notes if not note.startswith(STOPPED)]
-
-
-# The start of the note a plan keeps when its top-ups stopped with time left (stop_note).
-STOPPED = "the top-ups stopped"
 
 
 def usable_core_seconds(plan: Plan, wall_seconds: float) -> float:
