@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 
 import numpy as np
@@ -651,13 +652,80 @@ def test_no_batch_effect_is_confirmed_only_without_one(store, batch_effect):
     momentum = verdict_of(store, "momentum")
     assert batch.verdict == (F.CONFIRMED if batch_effect == 1.0 else F.CONTRADICTED)
     if batch_effect != 1.0:
-        way = "higher" if batch_effect > 1 else "lower"
-        assert f"batch size > 35 {way} error than batch size <= 35" in batch.evidence
+        way = "rises" if batch_effect > 1 else "falls"
+        assert f"decided against the claim: error {way} with batch size" in batch.evidence
     assert p_values_say_their_sides(batch.evidence)
     # momentum acts only through lr/(1-m) here; a batch effect only widens its interval
     assert momentum.verdict in (
         (F.CONFIRMED,) if batch_effect == 1.0 else (F.CONFIRMED, F.INCONCLUSIVE)
     )
+
+
+def graded_rows(rng, per_tenfold: dict, count: int = 80) -> list[dict]:
+    """Runs whose log10 error is a U in log10 lr/(1-m) plus `per_tenfold[key]` for each tenfold
+    of the setting's axis (batch size; 1/(1-momentum)). Learning rates are drawn without regard
+    to momentum, so the effective rate rises with momentum, as in a sweep."""
+    rows = []
+    for _ in range(count):
+        batch = float(10 ** rng.uniform(0.7, 2.3))
+        momentum, lr = float(rng.uniform(0, 0.99)), float(10 ** rng.uniform(-4, -2))
+        effective = np.log10(lr / (1 - momentum))
+        log_error = -2 + 0.3 * (effective + 3) ** 2 + rng.normal(0, 0.02)
+        log_error += per_tenfold.get("batch_size", 0) * np.log10(batch)
+        log_error -= per_tenfold.get("momentum", 0) * np.log10(1 - momentum)
+        rows.append(
+            {"batch_size": batch, "momentum": momentum, "lr": lr, "best_error": 10**log_error}
+        )
+    return rows
+
+
+def slow_partial_slope(rows: list[dict], key: str) -> float:
+    """The setting's coefficient the obvious way: the normal equations of the full fit
+    (1, e, e^2, axis) solved by Cramer's rule, one determinant at a time."""
+    axis, _ = F.SETTING_AXES[key]
+    design, target = [], []
+    for r in rows:
+        e = math.log10(r["lr"] / (1 - r["momentum"]))
+        design.append([1.0, e, e * e, float(axis(r[key]))])
+        target.append(math.log10(r["best_error"]))
+    gram = [[sum(a[i] * a[j] for a in design) for j in range(4)] for i in range(4)]
+    moment = [sum(a[i] * t for a, t in zip(design, target, strict=True)) for i in range(4)]
+    replaced = [row[:3] + [m] for row, m in zip(gram, moment, strict=True)]
+    return float(np.linalg.det(np.array(replaced)) / np.linalg.det(np.array(gram)))
+
+
+@pytest.mark.parametrize("key", ["batch_size", "momentum"])
+@pytest.mark.parametrize("per_tenfold", [0.0, 0.2, -0.3])
+def test_setting_slope_is_the_settings_coefficient_at_equal_effective_rate(key, per_tenfold):
+    rows = graded_rows(np.random.default_rng(3), {key: per_tenfold})
+    slope, (low, high), differs, within = F.setting_slope(rows, key, samples=400)
+    assert slope == pytest.approx(slow_partial_slope(rows, key), abs=1e-9)
+    assert slope == pytest.approx(per_tenfold, abs=0.03)
+    assert low < slope < high
+    if per_tenfold == 0.0:
+        assert differs > 0.05 and within < 0.05
+    else:
+        assert differs < 0.05 and within > 0.05
+
+
+def test_momentum_acting_only_through_the_effective_rate_is_no_effect(store):
+    """The effective rate lr/(1-m) rises with momentum here; read without it (or split at the
+    median and compared without adjusting for it), momentum would seem to matter."""
+    rows = graded_rows(np.random.default_rng(4), {})
+    momentum = np.array([r["momentum"] for r in rows])
+    errors = np.log10([r["best_error"] for r in rows])
+    assert abs(np.corrcoef(momentum, errors)[0, 1]) > 0.3  # unadjusted, momentum "matters"
+    add_runs(store, "batch_momentum", rows)
+    finding = verdict_of(store, "momentum")
+    assert finding.verdict == F.CONFIRMED, finding.evidence
+    assert "per tenfold 1/(1-momentum)" in finding.evidence
+
+
+def test_a_momentum_effect_contradicts_the_claim(store):
+    add_runs(store, "batch_momentum", graded_rows(np.random.default_rng(5), {"momentum": 0.3}))
+    finding = verdict_of(store, "momentum")
+    assert finding.verdict == F.CONTRADICTED, finding.evidence
+    assert "error rises with momentum" in finding.evidence
 
 
 @pytest.mark.parametrize("key", ["batch", "momentum"])

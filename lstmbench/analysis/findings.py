@@ -19,7 +19,9 @@ with (cell types within each output layer, outputs within each cell type, archit
 within each hidden size: van Elteren's stratified test, see strata_of), so an output layer
 on which nothing learns does not blur a comparison of cell types.
 An equivalence is two one-sided shifted Mann-Whitney tests (TOST) within EQUIVALENCE (x1.25
-either way); for the 1/(1-momentum) scaling, the slope within SLOPE_MARGIN of 1. Each claim
+either way); for batch size and momentum, which are drawn from ranges, the slope of the error
+along the setting within EQUIVALENCE per tenfold (setting_slope); for the 1/(1-momentum)
+scaling, the slope within SLOPE_MARGIN of 1. Each claim
 is one family: its p-values, equivalence tests among them, are corrected together by
 Holm-Bonferroni, a comparison's difference and margin tests counted once (their null
 hypotheses cannot both be true: stats.holm). The claims are the paper's separate
@@ -415,40 +417,97 @@ def smoothness(
     return observed, ci, min(1.0, 2 * min(smooth, rough))
 
 
-def adjusted_residuals(runs: list[dict]) -> np.ndarray:
-    """log10 error minus a quadratic fit in log10 effective learning rate lr/(1-momentum)."""
-    x = np.log10([r["lr"] / (1 - r["momentum"]) for r in runs])
+# How the no-effect claims read a setting: the axis its effect is measured along, and that
+# axis's unit in words. Batch sizes are drawn log-uniformly; momentum acts through
+# 1/(1 - momentum), the number of steps a gradient is averaged over (Fig. 5).
+SETTING_AXES = {
+    "batch_size": (lambda b: np.log10(b), "tenfold batch size"),
+    "momentum": (lambda m: -np.log10(1 - np.asarray(m)), "tenfold 1/(1-momentum)"),
+}
+
+
+def setting_slope(
+    runs: list[dict], key: str, samples: int = 2000, seed: int = 0
+) -> tuple[float, tuple[float, float], float, float]:
+    """How log10 error changes along a setting's axis (SETTING_AXES) at equal effective
+    learning rate: the coefficient of the axis in one least-squares fit of log10 error on
+    it and a quadratic in log10 lr/(1-momentum) (the error's U over the effective rate).
+    Returns the slope (log10 error per unit of the axis), its percentile-bootstrap interval,
+    and two p-values from the same resamples: the slope differs from 0 (two-sided), and it
+    lies within +-EQUIVALENCE (TOST).
+
+    The setting is read as the number it is, not split at its median: a split throws away
+    where in each half a run lies, and with it much of the power to see an effect or rule
+    one out. Resampled: the runs, with replacement, the whole fit done again on each
+    resample (so the effective-rate adjustment's own uncertainty is in the interval)."""
+    axis, _ = SETTING_AXES[key]
+    x = np.asarray(axis(np.array([r[key] for r in runs], dtype=float)), dtype=float)
+    effective = np.log10([r["lr"] / (1 - r["momentum"]) for r in runs])
     y = log_errors(runs)
-    degree = min(2, len(np.unique(x)) - 1)
-    return y - np.polyval(np.polyfit(x, y, degree), x) if degree > 0 else y - y.mean()
+    degree = min(2, len(np.unique(effective)) - 1)
+
+    def slope(indices: np.ndarray) -> float:
+        if np.ptp(x[indices]) == 0:
+            return float("nan")  # a resample with one value of the setting says nothing
+        design = np.column_stack([effective[indices] ** k for k in range(degree + 1)])
+        design = np.column_stack([design, x[indices]])
+        return float(np.linalg.lstsq(design, y[indices], rcond=None)[0][-1])
+
+    rng = np.random.default_rng(seed)
+    boot = np.array([slope(rng.integers(0, len(y), len(y))) for _ in range(samples)])
+    boot = boot[np.isfinite(boot)]
+    ci = tuple(float(v) for v in np.percentile(boot, [2.5, 97.5]))
+    differs = min(1.0, 2 * min(tail_share(boot <= 0), tail_share(boot >= 0)))
+    within = max(tail_share(boot <= -EQUIVALENCE), tail_share(boot >= EQUIVALENCE))
+    return slope(np.arange(len(y))), ci, differs, within
 
 
 def check_no_effect(runs: list[dict], key: str, name: str) -> list[Test]:
-    """Errors, adjusted for the effective learning rate, do not differ between low and high
-    values of a setting. Only a measured error can be adjusted, so the halves are compared
-    among runs that learned; the outcomes of each half are reported beside."""
+    """Errors, at equal effective learning rate, do not change with a setting (setting_slope).
+    Only a measured error can be adjusted, so the slope is read from the runs that learned;
+    the outcomes of the runs below and above the setting's median are reported beside."""
     everything = paper_runs(runs)
     ok = learned_runs(everything)
-    values = np.array([r[key] for r in ok], dtype=float)
+    values = [r[key] for r in everything]
     cut = float(np.median(values))
-    strict = not np.any(values > cut)  # the median is the top value: low is below it
-
-    def is_low(run: dict) -> bool:
-        return run[key] < cut if strict else run[key] <= cut
-
-    below, above = ("<", ">=") if strict else ("<=", ">")
-    low_name, high_name = f"{name} {below} {cut:g}", f"{name} {above} {cut:g}"
-    low = np.array([is_low(r) for r in ok])
-    residual = adjusted_residuals(ok)
-    a, b = residual[~low], residual[low]
-    halves = (
-        f"{group_text(high_name, [r for r in everything if not is_low(r)])}; "
-        f"{group_text(low_name, [r for r in everything if is_low(r)])}"
+    below = [r for r in everything if r[key] <= cut]
+    above = [r for r in everything if r[key] > cut]
+    outcomes = (
+        f"{group_text(f'{name} <= {cut:.3g}', below)}; {group_text(f'{name} > {cut:.3g}', above)}"
     )
-    if len(a) < MIN_GROUP or len(b) < MIN_GROUP:
-        raise FewLearned(f"{halves}; need {MIN_GROUP} that learned in each half")
-    effect = f"{halves}; compared among runs that learned, at equal lr/(1-momentum)"
-    return comparison_tests(a, b, high_name, low_name, "alike", effect)
+    if len(ok) < 2 * MIN_GROUP or len({r[key] for r in ok}) < 2:
+        raise FewLearned(
+            f"{outcomes}; need {2 * MIN_GROUP} runs that learned, at more than one {name}"
+        )
+    slope, ci, differs, within = setting_slope(ok, key)
+    _, unit = SETTING_AXES[key]
+    ratio = f"x{10**slope:.2f} [{10 ** ci[0]:.2f}, {10 ** ci[1]:.2f}]"
+    effect = (
+        f"error {ratio} per {unit} at equal lr/(1-momentum), over the {len(ok)} runs that "
+        f"learned (log10 slope {slope:+.3f}; resampled: those runs); {outcomes}"
+    )
+    estimate, counts = f"x{10**slope:.2f} per {unit}", (len(ok), len(everything))
+    return [
+        Test(
+            f"error vs {name}, slope at equal lr/(1-momentum) (bootstrap)",
+            differs,
+            TWO_SIDED,
+            effect,
+            f"error {'rises' if slope > 0 else 'falls'} with {name}",
+            pair=name,
+            projection=projection(estimate, abs(slope), ci, *counts),
+        ),
+        Test(
+            f"error vs {name}, within x{10**EQUIVALENCE:.2f} per {unit} (TOST, bootstrap)",
+            within,
+            TOST,
+            "",
+            f"error within x{10**EQUIVALENCE:.2f} per {unit}",
+            kind=EQUIVALENT,
+            pair=name,
+            projection=projection(estimate, EQUIVALENCE - abs(slope), ci, *counts),
+        ),
+    ]
 
 
 def momentum_scaling(
