@@ -415,7 +415,7 @@ def smoothness(
 # axis's unit in words. Batch sizes are drawn log-uniformly; momentum acts through
 # 1/(1 - momentum), the number of steps a gradient is averaged over (Fig. 5).
 SETTING_AXES = {
-    "batch_size": (lambda b: np.log10(b), "tenfold batch size"),
+    "batch_size": (np.log10, "tenfold batch size"),
     "momentum": (lambda m: -np.log10(1 - np.asarray(m)), "tenfold 1/(1-momentum)"),
 }
 
