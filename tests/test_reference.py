@@ -71,3 +71,23 @@ def test_the_extended_reference_keeps_every_run_and_round_of_the_one_it_extends(
     report = (tmp_path / "report" / "report.md").read_text()
     assert "budget 3h30m (extended from 2h" in report
     assert "run the same command with --budget" in report
+
+
+def test_a_report_says_why_a_budget_ran_none_of_an_experiment(tmp_path):
+    """Where the plan deferred an experiment, its claims and figures say so, and name the
+    budget that would plan it, not a sweep command to run by hand into the same database."""
+    plan = Plan.from_dict(json.loads((REFERENCE / "results.plan.json").read_text()))
+    deferred = plan.experiment("batch_momentum")
+    deferred.samples = 0
+    deferred.note = "deferred: its 39 runs need 1 core-hours; about --budget 51m29s plans it"
+    plan.save(tmp_path / "results.plan.json")
+    ResultsStore(tmp_path / "results.db")  # no runs at all
+    assert main(["report", str(tmp_path / "results.db"), "-o", str(tmp_path / "report")]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    why = f"has no runs of the 'batch_momentum' sweep: none in this budget ({deferred.note})"
+    claims = [line for line in report.splitlines() if "| batch_momentum | **" in line]
+    assert len(claims) == 3 and all(why in line for line in claims)
+    assert f"fig4: not drawn: Fig. 4 {why}" in report
+    assert "lstmbench sweep run batch_momentum" not in report
+    # an experiment the plan ran, whose runs are missing, still names the command
+    assert "run `lstmbench sweep run lr_hidden --db DB`" in report

@@ -40,7 +40,7 @@ one of four verdicts:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -841,15 +841,20 @@ def evidence_line(test: Test) -> str:
     )
 
 
-def evaluate_findings(jobs: Iterable[tuple[Check, str, list[dict]]]) -> list[Finding]:
+def evaluate_findings(
+    jobs: Iterable[tuple[Check, str, list[dict]]], unrun: Mapping[str, str] | None = None
+) -> list[Finding]:
     """Run each check on its runs (check, sweep, runs), correct each claim's p-values
-    together (Holm), give verdicts. A check without runs names the spec to run."""
+    together (Holm), give verdicts. A check without runs names the spec to run, or why none
+    were made where `unrun` (spec -> why) says."""
     findings = []
+    unrun = unrun or {}
     for check, sweep, runs in jobs:
         finding = Finding(check.key, check.claim, sweep, check.rule)
         try:
             if not runs:
-                raise missing(sweep, f"the finding {check.key!r}", "found 0 finished")
+                why = unrun.get(sweep, "")
+                raise missing(sweep, f"the finding {check.key!r}", "found 0 finished", why)
             finding.tests = check.run(runs)
         except MissingData as error:
             finding.note = str(error)

@@ -10,7 +10,7 @@ options, and must not pay for matplotlib and scipy on every start.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from lstmbench.analysis.runs import (
@@ -323,11 +323,16 @@ def finding_jobs(data: dict[str, list[dict]], keys: list[str] | None = None) -> 
     return [job for job in jobs if keys is None or job[0].key in keys]
 
 
-def evaluate(data: dict[str, list[dict]], keys: list[str] | None = None) -> list:
-    """The findings (all, or those of the claims named in `keys`) from the experiments' runs."""
+def evaluate(
+    data: dict[str, list[dict]],
+    keys: list[str] | None = None,
+    unrun: Mapping[str, str] | None = None,
+) -> list:
+    """The findings (all, or those of the claims named in `keys`) from the experiments' runs;
+    `unrun`: why no runs were made of some specs (see findings.evaluate_findings)."""
     from lstmbench.analysis.findings import evaluate_findings
 
-    return evaluate_findings(finding_jobs(data, keys))
+    return evaluate_findings(finding_jobs(data, keys), unrun)
 
 
 def our_numbers(data: dict[str, list[dict]]) -> list[tuple[str, str, str, str]]:

@@ -9,7 +9,7 @@ import math
 import platform
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -72,24 +72,34 @@ class Report:
 
 
 def draw_figure(
-    figure: PaperFigure, experiment: Experiment, runs: list[dict], out_dir: Path
+    figure: PaperFigure,
+    experiment: Experiment,
+    runs: list[dict],
+    out_dir: Path,
+    none_because: str = "",
 ) -> Figure:
-    """One figure from its experiment's runs, or MissingData naming the spec to run."""
+    """One figure from its experiment's runs, or MissingData naming the spec to run (or why
+    none ran: `none_because`)."""
     if not runs:
-        raise missing(experiment.spec, figure.name, "found 0 finished")
+        raise missing(experiment.spec, figure.name, "found 0 finished", none_because)
     try:
         return figure.draw(runs, out_dir)
     except TooFewRuns as error:
         raise missing(experiment.spec, figure.name, str(error)) from None
 
 
-def draw_figures(data: dict[str, list[dict]], out_dir: Path) -> tuple[list[Figure], dict[str, str]]:
-    """Every figure the data (spec -> runs) allows; for the rest, which spec to run."""
+def draw_figures(
+    data: dict[str, list[dict]], out_dir: Path, unrun: Mapping[str, str] | None = None
+) -> tuple[list[Figure], dict[str, str]]:
+    """Every figure the data (spec -> runs) allows; for the rest, which spec to run, or why
+    none of its runs were made (`unrun`: spec -> why)."""
     drawn, absent = [], {}
+    unrun = unrun or {}
     for experiment in EXPERIMENTS:  # in the paper's order
         for figure in experiment.figures:
+            runs, why = data[experiment.spec], unrun.get(experiment.spec, "")
             try:
-                drawn.append(draw_figure(figure, experiment, data[experiment.spec], out_dir))
+                drawn.append(draw_figure(figure, experiment, runs, out_dir, why))
             except MissingData as error:
                 absent[figure.key] = str(error)
     return drawn, absent
@@ -218,19 +228,22 @@ def write_report(
     command: list[str] | None = None,
     sections=None,
     scope: Scope | None = None,
+    unrun: Mapping[str, str] | None = None,
 ) -> Report:
     """Write DIR/report.html, DIR/report.md and the figures (DIR/figures/*.png|svg).
 
     `sections`, if given, makes sections of preformatted text from the findings (a budgeted
     reproduction's plan, pilot and runs needed): a function of the findings returning
     (title, text) pairs, shown after the findings. `scope`, if given, reports its findings
-    in place of the paper's claims, figures and numbers."""
+    in place of the paper's claims, figures and numbers. `unrun`, if given, says for the
+    experiments a budget did not run why not (spec -> why), where their figures and claims
+    would otherwise name the command that fills them."""
     out_dir = Path(out_dir)
     all_runs, sweeps = store.runs(), store.sweeps()  # read once; everything below uses these
     if scope is None:
         data = read_experiments(store, all_runs)
-        figures, absent = draw_figures(data, out_dir / "figures")
-        findings, numbers = evaluate(data), our_numbers(data)
+        figures, absent = draw_figures(data, out_dir / "figures", unrun)
+        findings, numbers = evaluate(data, unrun=unrun), our_numbers(data)
     else:
         figures, absent, findings, numbers = [], {}, scope.findings(all_runs), None
     command = command if command is not None else sys.argv

@@ -43,8 +43,12 @@ def run_hint(sweep: str) -> str:
     return f"lstmbench sweep run {sweep} --db DB"
 
 
-def missing(sweep: str, what: str, detail: str = "") -> MissingData:
-    """The error for `what` lacking data from `sweep`, naming the spec to run."""
+def missing(sweep: str, what: str, detail: str = "", none_because: str = "") -> MissingData:
+    """The error for `what` lacking data from `sweep`, naming the spec to run; or, where why
+    no runs were made is known (`none_because`: a budget deferred the experiment), saying
+    that instead, since running the spec by hand is then not the way on."""
+    if none_because:
+        return MissingData(f"{what} has no runs of the {sweep!r} sweep: {none_because}")
     extra = f" ({detail})" if detail else ""
     return MissingData(
         f"{what} needs finished runs of the {sweep!r} sweep{extra}; run `{run_hint(sweep)}` "

@@ -84,7 +84,7 @@ def open_store(path: str | Path, must_exist: bool = True):
 
 def _report(args: argparse.Namespace) -> int:
     from lstmbench.analysis.report import write_report
-    from lstmbench.cli.budget import report_sections
+    from lstmbench.cli.budget import report_parts
     from lstmbench.sweep.budget import plan_path, read_plan
 
     store = open_store(args.db)
@@ -95,8 +95,7 @@ def _report(args: argparse.Namespace) -> int:
     except UserError as error:  # the runs are still worth a report
         print(f"{error}; the report leaves out the budget's sections", file=sys.stderr)
         plan = None
-    sections = (lambda findings: report_sections(plan, findings)) if plan else None
-    written = write_report(store, args.out, sys.argv, sections)
+    written = write_report(store, args.out, sys.argv, **(report_parts(plan) if plan else {}))
     print_written(written)
     return 0
 
@@ -143,10 +142,12 @@ def run_specs(specs: list, store, options) -> list[str]:
     return problems
 
 
-def _finish(store, out: str, problems: list[str], start: float, sections=None, scope=None) -> int:
+def _finish(
+    store, out: str, problems: list[str], start: float, sections=None, scope=None, unrun=None
+) -> int:
     from lstmbench.analysis.report import write_report
 
-    written = write_report(store, out, sys.argv, sections, scope)
+    written = write_report(store, out, sys.argv, sections, scope, unrun)
     print_written(written)
     print(f"total {time.perf_counter() - start:.0f} s; open {written.html} in a browser")
     for problem in problems:
@@ -164,8 +165,8 @@ def _reproduce(args: argparse.Namespace) -> int:
 
         check_budget(args)
         store = open_store(args.db or "results-budget.db", must_exist=False)
-        problems, sections = reproduce_budget(args, store)
-        return _finish(store, args.out or "report-budget", problems, start, sections)
+        problems, parts = reproduce_budget(args, store)
+        return _finish(store, args.out or "report-budget", problems, start, **parts)
     args.scale = args.scale or "tiny"
     load_plugins(args.plugin)
     specs = [load_spec(name) for name in (args.only or SPECS)]

@@ -62,6 +62,7 @@ from lstmbench.sweep.budget import (
     round_core_seconds,
     round_runs,
     run_cost,
+    unrun_reasons,
     usable_core_seconds,
 )
 
@@ -117,14 +118,23 @@ def paper_work(names: list[str]) -> Work:
     )
 
 
-def reproduce_budget(args: argparse.Namespace, store) -> tuple[list[str], Callable]:
+def reproduce_budget(args: argparse.Namespace, store) -> tuple[list[str], dict]:
     """Run the paper's experiments into `store` to fit a time budget; returns the problems
-    met and the report's budget sections (a function of the findings)."""
+    met and what the plan adds to the report (report_parts)."""
     from lstmbench.model.cells import load_plugins
 
     load_plugins(args.plugin)
     problems, plan = run_budget(paper_work(list(args.only or DEFAULT_SPECS)), args, store)
-    return problems, lambda findings: report_sections(plan, findings)
+    return problems, report_parts(plan)
+
+
+def report_parts(plan: Plan) -> dict:
+    """What a budget's plan adds to its report, as write_report's arguments: its sections
+    (a function of the findings), and why it made no runs of the experiments it deferred."""
+    return {
+        "sections": lambda findings: report_sections(plan, findings),
+        "unrun": unrun_reasons(plan),
+    }
 
 
 def run_budget(work: Work, args: argparse.Namespace, store) -> tuple[list[str], Plan]:

@@ -454,6 +454,12 @@ class Plan:
         partial.replace(path)
 
 
+def unrun_reasons(plan: Plan) -> dict[str, str]:
+    """Why the plan made no runs of an experiment, for each it deferred (spec -> why): the
+    report says so where it would name the command that fills the experiment."""
+    return {e.spec: f"none in this budget ({e.note})" for e in plan.experiments if not e.planned}
+
+
 def plan_path(db: str | Path) -> Path:
     """Where the plan of a results database is kept: beside it, .plan.json."""
     db = Path(db)
