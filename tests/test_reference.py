@@ -4,6 +4,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from lstmbench.analysis.paper import EXPERIMENTS, read_experiments
 from lstmbench.cli.main import main
 from lstmbench.sweep.budget import Plan
@@ -12,11 +14,15 @@ from lstmbench.sweep.store import ResultsStore
 REFERENCE = Path(__file__).resolve().parent.parent / "reference" / "budget-2h"
 
 
-def test_the_reference_database_and_plan_are_there_and_read(tmp_path):
+KEPT = sorted(path.parent for path in REFERENCE.parent.glob("*/results.db"))
+
+
+@pytest.mark.parametrize("kept", KEPT, ids=[path.name for path in KEPT])
+def test_the_reference_database_and_plan_are_there_and_read(tmp_path, kept):
     copy = tmp_path / "results.db"  # a copy: reading must not touch the kept file
-    shutil.copy(REFERENCE / "results.db", copy)
+    shutil.copy(kept / "results.db", copy)
     runs = read_experiments(ResultsStore(copy))
-    planned = Plan.from_dict(json.loads((REFERENCE / "results.plan.json").read_text()))
+    planned = Plan.from_dict(json.loads((kept / "results.plan.json").read_text()))
     assert {e.spec for e in EXPERIMENTS} == set(planned.specs)
     # every experiment the plan ran has its finished runs in the database
     for experiment in planned.experiments:
