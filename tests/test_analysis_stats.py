@@ -30,6 +30,7 @@ from lstmbench.analysis.stats import (
     equivalence_p,
     hodges_lehmann,
     holm,
+    informative,
     jackknife_ci,
     mann_whitney,
     not_lower_p,
@@ -203,9 +204,11 @@ def test_van_elteren_in_one_stratum_is_mann_whitney_and_strata_of_one_group_are_
 
 def test_stratified_cliffs_delta_and_shift_weigh_pairs_within_strata():
     rng = np.random.default_rng(23)
-    a, b = rng.normal(0, 1, 12), rng.normal(0.3, 1, 9)
-    strata_a = np.array(list("xxxxxyyyzzzz"))
-    strata_b = np.array(list("xxxyyyyyw"))  # z: a only, w: b only, left out of both
+    # z: a only, w: b only, t: every run of both failed (all tied): left out of both
+    a = np.concatenate([rng.normal(0, 1, 12), np.full(3, np.inf)])
+    b = np.concatenate([rng.normal(0.3, 1, 9), np.full(4, np.inf)])
+    strata_a = np.array(list("xxxxxyyyzzzzttt"))
+    strata_b = np.array(list("xxxyyyyywtttt"))
     slow_total = slow_weight = 0.0
     differences = []
     for label in "xy":
@@ -221,6 +224,15 @@ def test_stratified_cliffs_delta_and_shift_weigh_pairs_within_strata():
     # the direction is the side of van Elteren's statistic
     below = van_elteren(a, b, (strata_a, strata_b), "less") < 0.5
     assert below == (delta < 0)
+    # the tied stratum gives the test nothing either
+    informative_only = (strata_a != "t", strata_b != "t")
+    assert van_elteren(a, b, (strata_a, strata_b)) == pytest.approx(
+        van_elteren(a[informative_only[0]], b[informative_only[1]], (strata_a[:12], strata_b[:9]))
+    )
+    assert [m.tolist() for m in informative(a, b, (strata_a, strata_b))] == [
+        (np.isin(strata_a, ["x", "y"])).tolist(),
+        (np.isin(strata_b, ["x", "y"])).tolist(),
+    ]
 
 
 def test_comparing_within_strata_decides_what_pooling_blurs():
@@ -236,9 +248,11 @@ def test_comparing_within_strata_decides_what_pooling_blurs():
     within = compare_groups(a, b, 0.1, strata=strata)
     assert pooled.p > 0.05 > within.p
     assert within.cliffs_delta < 0 and within.cliffs_delta < pooled.cliffs_delta
-    # the shift is a median over pairs, half of them two failures tied: it reads 0, and the
-    # findings give the ratio among runs that learned beside it
-    assert within.shift == 0.0
+    # the stratum where every run failed tells the groups apart no more than it weighs in
+    # the test: the effect sizes read the other stratum alone
+    alone = compare_groups(a[:n], b[:n], 0.1)
+    assert within.cliffs_delta == pytest.approx(alone.cliffs_delta)
+    assert within.shift == pytest.approx(alone.shift) and within.shift < 0
 
 
 def test_runs_are_compared_within_a_setting_only_where_none_is_left_out():

@@ -22,6 +22,7 @@ from lstmbench.analysis.findings import (
     check_output_alike,
     check_peepholes,
     check_smoothness,
+    comparison_tests,
     evaluate_findings,
 )
 from lstmbench.analysis.findings import Test as StatTest
@@ -29,13 +30,19 @@ from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, ref
 from lstmbench.analysis.power import (
     Need,
     claim_core_seconds,
-    difference_n,
+    difference_growth,
     margin_n,
     mean_difference,
     projected_runs,
     runs_needed,
 )
-from lstmbench.analysis.stats import equivalence_p, mann_whitney, van_elteren
+from lstmbench.analysis.stats import (
+    INFORMATIVE,
+    equivalence_p,
+    mann_whitney,
+    rank_sums,
+    van_elteren,
+)
 from lstmbench.cli.budget import (
     REACH,
     Work,
@@ -325,7 +332,23 @@ def test_the_groups_an_open_claim_still_reads_are_those_of_its_open_comparisons(
     assert [f.verdict for f in found] == ["inconclusive", "contradicted"]
     mark_wanted(experiment, found)
     wanted = sorted(g.label for g in experiment.groups if g.wanted)
-    assert wanted == [
+    # peepholes are compared within each output layer; on logistic outputs every run of both
+    # failed, so more runs there would not move the test (stats.INFORMATIVE)
+    assert wanted == ["cell=LSTM output=softmax", "cell=NPLSTM output=softmax"]
+    # one logistic run that learned leaves that layer's runs mostly tied failures; once half
+    # of NPLSTM's learn, the layer tells LSTM and NPLSTM apart, and more runs there would too
+    for run in runs:
+        if run["cell"] == "NPLSTM" and run["output"] == "logistic" and run["lr"] == 1e-4:
+            run["best_error"] = 0.05
+    found = evaluate_findings([(c, spec.name, runs) for c in (peepholes, outputs)])
+    mark_wanted(experiment, found)
+    assert sorted(g.label for g in experiment.groups if g.wanted) == wanted
+    for run in runs:
+        if run["cell"] == "NPLSTM" and run["output"] == "logistic" and run["lr"] == 1e-3:
+            run["best_error"] = 0.06
+    found = evaluate_findings([(c, spec.name, runs) for c in (peepholes, outputs)])
+    mark_wanted(experiment, found)
+    assert sorted(g.label for g in experiment.groups if g.wanted) == [
         "cell=LSTM output=logistic",
         "cell=LSTM output=softmax",
         "cell=NPLSTM output=logistic",
@@ -563,11 +586,20 @@ def simulated_power(test, n: int, repeats: int = 600, seed: int = 0) -> float:
     return float(np.mean([test(rng, n) for _ in range(repeats)]))
 
 
+def quantiles(n: int, shift: float = 0.0) -> np.ndarray:
+    """n values spread as a unit normal is: a sample of it without sampling noise."""
+    return stats.norm.ppf((np.arange(n) + 0.5) / n) + shift
+
+
 def test_difference_size_gives_the_power_asked():
     shift = 0.8  # normal groups one 0.8 sd apart: Cliff's delta 2 Phi(shift / sqrt 2) - 1
+    z = stats.norm.ppf(1 - 0.05 / 2) + stats.norm.ppf(0.8)
+    k = difference_growth(rank_sums(quantiles(20), quantiles(20, shift), None), z)
+    n = math.ceil(20 * k)
+    assert n > 20
+    # Noether's size from the population's Cliff's delta, without ties or strata
     delta = 2 * stats.norm.cdf(shift / math.sqrt(2)) - 1
-    n = math.ceil(difference_n(delta, alpha=0.05, power=0.8))
-    assert 20 <= n <= 40
+    assert n == pytest.approx(2 * z**2 / (3 * delta**2), rel=0.15)
 
     def significant(rng, n):
         a, b = rng.normal(0, 1, n), rng.normal(shift, 1, n)
@@ -575,6 +607,8 @@ def test_difference_size_gives_the_power_asked():
 
     assert simulated_power(significant, n) == pytest.approx(0.8, abs=0.06)
     assert simulated_power(significant, n // 3) < 0.6  # the size matters: fewer runs fall short
+    assert difference_growth(rank_sums(quantiles(10), quantiles(10), None), z) == math.inf
+    assert difference_growth(rank_sums(quantiles(40), quantiles(40, 1.5), None), z) == 1.0
 
 
 def test_equivalence_size_gives_the_power_asked():
@@ -590,20 +624,52 @@ def test_equivalence_size_gives_the_power_asked():
 
 
 def test_difference_size_within_strata_gives_the_power_asked():
-    """Two strata far apart (an output layer that moves every error): Noether's size from the
-    stratified Cliff's delta, spread evenly over the strata, gives van Elteren's test the
-    power asked."""
-    shift, offset = 0.8, 3.0
-    delta = 2 * stats.norm.cdf(shift / math.sqrt(2)) - 1
-    n = 2 * math.ceil(difference_n(delta, alpha=0.05, power=0.8) / 2)
-    labels = np.repeat(["x", "y"], n // 2)
+    """Two strata far apart (an output layer that moves every error) and one where all runs
+    but one a group failed: the growth of the first two that the runs so far ask for gives
+    van Elteren's test the power asked, the third left as it is."""
+    shift, offset, n0 = 0.8, 3.0, 6
+    failed = np.full(9, np.inf)
+    z = stats.norm.ppf(1 - 0.05 / 2) + stats.norm.ppf(0.8)
+
+    def groups(x: np.ndarray, y: np.ndarray, last_a: float, last_b: float):
+        a = np.concatenate([x, x + offset, failed, [last_a]])
+        b = np.concatenate([y, y + offset, failed, [last_b]])
+        labels = np.repeat(["x", "y", "failed"], [len(x), len(x), 10])
+        return a, b, labels
+
+    a, b, labels = groups(quantiles(n0), quantiles(n0, shift), 0.0, shift)
+    parts = rank_sums(a, b, (labels, labels))
+    assert [p.information >= INFORMATIVE for p in parts] == [False, True, True]
+    n = math.ceil(n0 * difference_growth(parts, z))
+    assert n > n0
 
     def significant(rng, n):
-        a = rng.normal(0, 1, n) + np.repeat([0, offset], n // 2)
-        b = rng.normal(shift, 1, n) + np.repeat([0, offset], n // 2)
+        a, b, labels = groups(rng.normal(0, 1, n), rng.normal(shift, 1, n), *rng.normal(0, 1, 2))
         return van_elteren(a, b, (labels, labels)) < 0.05
 
     assert simulated_power(significant, n) == pytest.approx(0.8, abs=0.06)
+
+
+def test_runs_in_a_stratum_where_every_run_failed_count_toward_no_size():
+    """Half of each group's runs on an output layer where all of them failed: those pairs
+    tie and van Elteren's test gives them no weight, so the runs needed are those of the
+    other layer alone, not four times as many (a Cliff's delta halved by the ties) in all."""
+    rng = np.random.default_rng(31)
+    n = 12
+    a = np.concatenate([rng.normal(-1.3, 0.2, n), np.full(n, np.inf)])
+    b = np.concatenate([rng.normal(-1.2, 0.2, n), np.full(n, np.inf)])
+    layers = np.repeat(["softmax", "logistic"], n)
+
+    def needs(a, b, strata) -> list[Need]:
+        tests = comparison_tests(a, b, "A", "B", "lower", "", strata, "output")
+        finding = Finding("k", "A lower", "s", "effect", tests=tests, verdict="inconclusive")
+        return runs_needed([finding], {"s": 10.0})
+
+    within, alone = needs(a, b, (layers, layers)), needs(a[:n], b[:n], None)
+    for this, that in zip(within, alone, strict=True):
+        assert this.have == that.have == (n, n)
+        assert this.needed == pytest.approx(that.needed)
+        assert this.further == that.further > 0
 
 
 def test_margin_sizes_read_the_difference_and_spread_within_strata():
@@ -656,8 +722,8 @@ def test_open_one_estimate_claims_get_runs_needed_at_the_share_that_learned():
     assert (test.projection.learned, test.projection.finished) == (10, 15)
     learned = projected_runs(test.projection, alpha=0.05, sides=test.sides)
     [need] = runs_needed([finding], {"long_lines": 100.0})
-    assert need.have == (15,) and need.per_group == pytest.approx(learned * 15 / 10)
-    assert need.further == max(0, math.ceil(need.per_group) - 15)
+    assert need.have == (15,) and need.needed == pytest.approx((learned * 15 / 10,))
+    assert need.further == max(0, math.ceil(need.needed[0]) - 15)
     assert need.core_hours == pytest.approx(need.further * 100.0 / 3600)
 
 
@@ -667,7 +733,7 @@ def test_an_estimate_at_its_bound_cannot_be_decided_by_more_runs():
 
 
 def need(claim: str, comparison: str, further: float, core_hours: float) -> Need:
-    return Need(claim, "s", "t", comparison, "", (4, 4), 8.0, further, core_hours)
+    return Need(claim, "s", "t", comparison, "", (4, 4), (8.0, 8.0), further, core_hours)
 
 
 def test_a_claim_needs_its_dearest_open_comparison_at_that_comparison_s_cheapest_test():
@@ -876,7 +942,7 @@ def test_an_equivalence_with_too_few_runs_that_learned_says_so_and_asks_no_count
     [finding] = evaluate_findings([(check, "cell_types_mnist", group)])
     [need] = [n for n in runs_needed([finding], {"cell_types_mnist": 36.0}) if "TOST" in n.test]
     assert "3 and 0 runs learned: too few to measure" in need.effect
-    assert need.per_group == math.inf and "nan" not in need.effect
+    assert need.needed == (math.inf, math.inf) and "nan" not in need.effect
 
 
 def test_open_claims_get_runs_needed_from_their_observed_effect():
@@ -898,6 +964,6 @@ def test_open_claims_get_runs_needed_from_their_observed_effect():
     difference, need = runs_needed([finding], {"cell_types_mnist": 36.0})
     assert "difference" in difference.test and difference.have == (5, 5)
     assert need.have == (5, 5) and "TOST" in need.test
-    assert 5 < need.per_group < math.inf
-    assert need.further == 2 * (math.ceil(need.per_group) - 5)
+    assert 5 < need.needed[0] == need.needed[1] < math.inf
+    assert need.further == 2 * (math.ceil(need.needed[0]) - 5)
     assert need.core_hours == pytest.approx(need.further * 36.0 / 3600)

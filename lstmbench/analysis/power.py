@@ -5,9 +5,14 @@ test: either decides, one for the claim and one against), from the effect observ
 (normal approximations, power POWER at a two-sided or one-sided level ALPHA / m, where m is
 the number of comparisons in the claim's family: Bonferroni, a bound on what its Holm
 correction asks, which counts a comparison's difference and margin tests once):
-- a difference (two-sided Mann-Whitney): Noether's sample size, n per group
-  = 2 (z_a/2 + z_b)^2 / (3 delta^2), delta the observed Cliff's delta (failures included,
-  ranked worst, as the test ranks them);
+- a difference (two-sided Mann-Whitney, or van Elteren's within strata): the test's own
+  statistic, z = (rank sum - its expectation) / its standard deviation, both summed over the
+  strata (stats.rank_sums: failures included, ranked worst, and tied as the test ties them),
+  grows as sqrt(k) when each group's runs grow k-fold; k is where it reaches z_a/2 + z_b
+  (for two groups without ties or strata, Noether's size 2 (z_a/2 + z_b)^2 / (3 delta^2) per
+  group, delta Cliff's). Only strata whose ties leave their runs at least half the
+  information of untied ones (stats.INFORMATIVE) grow: where nearly every run failed, more
+  runs of that length fail too;
 - an equivalence (TOST) or "not lower" (one-sided) within the margin: the t-test sizes for
   the observed mean difference d and pooled standard deviation s of the log errors of runs
   that learned, n = 2 s^2 (z_a + z_b')^2 / (margin - |d|)^2 (z_b' = z_b/2 for TOST), divided
@@ -40,25 +45,48 @@ from lstmbench.analysis.findings import (
     Projection,
     undecided_tests,
 )
-from lstmbench.analysis.stats import Strata, cliffs_delta, shared_strata
+from lstmbench.analysis.stats import (
+    INFORMATIVE,
+    RankSums,
+    Strata,
+    cliffs_delta,
+    informative,
+    rank_sums,
+    shared_strata,
+)
 
 POWER = 0.8
 MW_EFFICIENCY = 3 / math.pi  # Mann-Whitney's asymptotic relative efficiency, normal data
 METHOD = (
     f"power {POWER:.0%} at level {ALPHA:g}/m (m: comparisons in the claim, Bonferroni); "
-    "differences: Noether's Mann-Whitney size from Cliff's delta; margins: normal-theory "
+    "differences: the rank test's z from the runs so far, growing as the square root of "
+    "the runs in the strata not nearly all failed; margins: normal-theory "
     "TOST / one-sided size from the mean and spread of the log errors of runs that learned, "
     "divided by 3/pi for Mann-Whitney; one estimate (smoothness, slopes, tau): its distance "
     "from deciding over its standard error, which falls as 1/sqrt(runs)"
 )
 
 
-def difference_n(delta: float, alpha: float, power: float = POWER) -> float:
-    """Runs per group for a two-sided Mann-Whitney test to detect Cliff's delta."""
-    if delta == 0 or not math.isfinite(delta):
+def difference_growth(parts: list[RankSums], z: float) -> float:
+    """The factor k by which the runs of the informative strata (stats.INFORMATIVE) must grow,
+    the others' staying as they are, for a rank test's |sum of excesses| / sqrt(sum of
+    variances) to reach z: each stratum's excess and variance grow k-fold, so with E, V the
+    growing strata's and e, v the others', the larger root of (e + kE)^2 = z^2 (v + kV).
+    1 where z is reached already; infinite where the growing strata show no difference."""
+    grows = [p.information >= INFORMATIVE for p in parts]
+    e = sum(p.excess for p, g in zip(parts, grows, strict=True) if not g)
+    v = sum(p.variance for p, g in zip(parts, grows, strict=True) if not g)
+    big_e = sum(p.excess for p, g in zip(parts, grows, strict=True) if g)
+    big_v = sum(p.variance for p, g in zip(parts, grows, strict=True) if g)
+    if abs(e + big_e) >= z * math.sqrt(v + big_v) and v + big_v > 0:
+        return 1.0
+    if big_e == 0:
         return math.inf
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
-    return 2 * z**2 / (3 * delta**2)
+    # big_e^2 k^2 + (2 e big_e - z^2 big_v) k + (e^2 - z^2 v) = 0
+    b = 2 * e * big_e - z**2 * big_v
+    c = e**2 - z**2 * v
+    root = (-b + math.sqrt(max(b * b - 4 * big_e**2 * c, 0.0))) / (2 * big_e**2)
+    return max(root, 1.0)
 
 
 def margin_n(
@@ -84,8 +112,10 @@ class Need:
     test: str
     comparison: str  # tests of one comparison: either decides it
     effect: str
-    have: tuple[int, ...]  # finished runs per group compared, or in all (a projection)
-    per_group: float  # runs per group for the power asked (a projection: in all)
+    # finished runs per group compared (in the strata further runs would go to), or in all
+    # (a projection), and the runs there the power asked needs
+    have: tuple[int, ...]
+    needed: tuple[float, ...]
     further: float  # runs still to train (both groups)
     core_hours: float
 
@@ -143,7 +173,7 @@ def mean_difference(a: np.ndarray, b: np.ndarray, strata: Strata | None) -> tupl
     strata where given (each stratum's difference weighted n_a n_b / (n_a + n_b), the spread
     pooled about each stratum's and group's own mean)."""
     difference = weight = squares = freedom = 0.0
-    for in_a, in_b in shared_strata(strata, len(a), len(b)):
+    for in_a, in_b in shared_strata(a, b, strata):
         x, y = a[in_a & np.isfinite(a)], b[in_b & np.isfinite(b)]
         if len(x) == 0 or len(y) == 0:
             continue
@@ -184,7 +214,7 @@ def _projected_need(finding: Finding, test, alpha: float, seconds: float) -> Nee
         test.comparison,
         effect,
         (p.finished,),
-        total,
+        (total,),
         further,
         further * seconds / 3600,
     )
@@ -194,6 +224,9 @@ def _need(finding: Finding, test, alpha: float, seconds: float) -> Need:
     if test.values is None:
         return _projected_need(finding, test, alpha, seconds)
     a, b = (np.asarray(v, dtype=float) for v in test.values)
+    # Runs in strata where nearly every run failed neither count toward the size nor get
+    # more runs (cli/budget.py: compared_groups).
+    have = tuple(int(keep.sum()) for keep in informative(a, b, test.strata))
     if test.kind == EQUIVALENT:
         d, sd = mean_difference(a, b, test.strata)
         if math.isfinite(sd):
@@ -205,15 +238,18 @@ def _need(finding: Finding, test, alpha: float, seconds: float) -> Need:
                 "longer ones may"
             )
         n = margin_n(d, sd, EQUIVALENCE, alpha, tost=test.sides != ONE_SIDED)
+        needed = (n, n)
     else:
-        delta = cliffs_delta(a, b, test.strata)
-        n = difference_n(delta, alpha)
-        effect = f"Cliff's delta {delta:+.2f}"
-    have = (len(a), len(b))
-    further = (
-        max(0, math.ceil(n) - have[0]) + max(0, math.ceil(n) - have[1])
-        if math.isfinite(n)
-        else math.inf
+        parts = rank_sums(a, b, test.strata)
+        variance = sum(p.variance for p in parts)
+        z_now = sum(p.excess for p in parts) / math.sqrt(variance) if variance > 0 else 0.0
+        z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(POWER)
+        k = difference_growth(parts, z)
+        needed = tuple(k * h if math.isfinite(k) else math.inf for h in have)
+        effect = f"Cliff's delta {cliffs_delta(a, b, test.strata):+.2f}, z {z_now:+.2f} of {z:.2f}"
+    further = sum(
+        max(0, math.ceil(n) - h) if math.isfinite(n) else math.inf
+        for n, h in zip(needed, have, strict=True)
     )
     return Need(
         finding.key,
@@ -222,7 +258,7 @@ def _need(finding: Finding, test, alpha: float, seconds: float) -> Need:
         test.comparison,
         effect,
         have,
-        n,
+        needed,
         further,
         further * seconds / 3600,
     )
@@ -232,7 +268,11 @@ def format_needs(findings: list[Finding], needs: list[Need]) -> str:
     """What each open claim needs (`needs`: runs_needed of the findings), as lines of text."""
     lines = [f"method: {METHOD}"]
     for need in needs:
-        per = f"{math.ceil(need.per_group)}" if math.isfinite(need.per_group) else "unbounded"
+        per = (
+            "+".join(f"{math.ceil(n)}" for n in need.needed)
+            if all(math.isfinite(n) for n in need.needed)
+            else "unbounded"
+        )
         further = f"{need.further:,.0f}" if math.isfinite(need.further) else "-"
         hours = f"{need.core_hours:.2g}" if math.isfinite(need.core_hours) else "-"
         now = "+".join(str(n) for n in need.have)

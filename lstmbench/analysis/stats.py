@@ -42,25 +42,82 @@ def bootstrap_ci(
 Strata = tuple[Sequence, Sequence]
 
 
-def shared_strata(strata: Strata | None, n_a: int, n_b: int):
-    """(mask of a, mask of b) for each stratum both groups have values in; one stratum
-    holding everything when `strata` is None."""
+def shared_strata(a: np.ndarray, b: np.ndarray, strata: Strata | None):
+    """(mask of a, mask of b) for each stratum that can tell the groups apart: both have
+    values in it, and they do not all tie. A stratum where every value ties (no run of
+    either group learned) gives van Elteren's statistic nothing and its variance nothing, so
+    the effect sizes and the power calculation leave it out too, rather than read its pairs
+    as "no difference". One stratum holding everything when `strata` is None."""
     if strata is None:
-        yield np.ones(n_a, bool), np.ones(n_b, bool)
+        yield np.ones(len(a), bool), np.ones(len(b), bool)
         return
     labels_a, labels_b = (np.asarray(s) for s in strata)
     for label in sorted(set(labels_a.tolist()) & set(labels_b.tolist()), key=str):
-        yield labels_a == label, labels_b == label
+        in_a, in_b = labels_a == label, labels_b == label
+        if len(np.unique(np.concatenate([a[in_a], b[in_b]]))) > 1:
+            yield in_a, in_b
+
+
+@dataclass(frozen=True)
+class RankSums:
+    """One stratum of a rank-sum test of a against b (van Elteren's, or Mann-Whitney's where
+    there is one stratum): a's rank sum less its expectation, and its variance, each weighted
+    by 1 / (stratum size + 1)."""
+
+    in_a: np.ndarray  # the values of a in the stratum
+    in_b: np.ndarray
+    excess: float
+    variance: float  # under no difference, with the stratum's ties
+    # The share of its variance the ties leave, against untied values: 1 - sum(t^3 - t) /
+    # (n^3 - n) over groups of t tied values. What a run in it tells the test: near 0 where
+    # almost every run failed (the failures tie), 1 where no two values tie.
+    information: float
+
+
+def rank_sums(a, b, strata: Strata | None) -> list[RankSums]:
+    """The rank sums of a within each stratum that can tell the groups apart (shared_strata)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    parts = []
+    for in_a, in_b in shared_strata(a, b, strata):
+        x, y = a[in_a], b[in_b]
+        pooled = np.concatenate([x, y])
+        n = len(pooled)
+        w = 1.0 / (n + 1)
+        excess = w * (stats.rankdata(pooled)[: len(x)].sum() - len(x) * (n + 1) / 2)
+        _, ties = np.unique(pooled, return_counts=True)
+        information = 1 - (ties**3 - ties).sum() / (n**3 - n)
+        variance = w**2 * len(x) * len(y) / 12 * (n + 1) * information
+        parts.append(RankSums(in_a, in_b, float(excess), float(variance), float(information)))
+    return parts
+
+
+# A stratum whose ties leave its runs less than this share of what untied runs tell a rank
+# test (more than about four in five of its runs failed alike) is not given more runs: the
+# runs of that length there would mostly fail too, and add next to nothing.
+INFORMATIVE = 0.5
+
+
+def informative(a, b, strata: Strata | None) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the values of a and b in the strata where further runs inform a rank test of
+    them (information at least INFORMATIVE)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    keep_a, keep_b = np.zeros(len(a), bool), np.zeros(len(b), bool)
+    for part in rank_sums(a, b, strata):
+        if part.information >= INFORMATIVE:
+            keep_a |= part.in_a
+            keep_b |= part.in_b
+    return keep_a, keep_b
 
 
 def cliffs_delta(a: Sequence[float], b: Sequence[float], strata: Strata | None = None) -> float:
     """P(a > b) - P(a < b) over all pairs: -1 (a always smaller) to +1 (a always larger).
 
-    Stratified: over pairs within a stratum, each stratum weighted as van Elteren's test
-    weights it (n_a n_b / (n + 1)), so the sign is the side of that test's statistic."""
+    Stratified: over pairs within a stratum that can tell the groups apart, each stratum
+    weighted as van Elteren's test weights it (n_a n_b / (n + 1)), so the sign is the side
+    of that test's statistic; 0 where no stratum can."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     total = weight = 0.0
-    for in_a, in_b in shared_strata(strata, len(a), len(b)):
+    for in_a, in_b in shared_strata(a, b, strata):
         x, y = a[in_a], b[in_b]
         pairs = len(x) * len(y)
         w = pairs / (len(x) + len(y) + 1) if strata is not None else 1.0
@@ -71,17 +128,18 @@ def cliffs_delta(a: Sequence[float], b: Sequence[float], strata: Strata | None =
 
 def hodges_lehmann(a: np.ndarray, b: np.ndarray, strata: Strata | None = None) -> float:
     """The shift of a from b that Mann-Whitney tests: the median of all differences a - b
-    (stratified: of the differences within a stratum).
+    (stratified: of the differences within the strata that can tell the groups apart; 0
+    where none can, as every value ties).
 
     Values may be +inf (a run that failed ranks above every error); two failures tie."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     parts = []
-    for in_a, in_b in shared_strata(strata, len(a), len(b)):
+    for in_a, in_b in shared_strata(a, b, strata):
         with np.errstate(invalid="ignore"):
             differences = a[in_a][:, None] - b[in_b][None, :]
         differences[np.isnan(differences)] = 0.0  # inf - inf: two failures tie
         parts.append(differences.ravel())
-    return float(np.median(np.concatenate(parts))) if parts else float("nan")
+    return float(np.median(np.concatenate(parts))) if parts else 0.0
 
 
 def mann_whitney(a, b, alternative: str = "two-sided", shift: float = 0.0) -> float:
@@ -93,23 +151,15 @@ def mann_whitney(a, b, alternative: str = "two-sided", shift: float = 0.0) -> fl
 
 def van_elteren(a, b, strata: Strata, alternative: str = "two-sided", shift: float = 0.0) -> float:
     """Van Elteren's stratified Mann-Whitney test of a - shift against b: the rank sums of a
-    within each stratum, weighted by 1 / (stratum size + 1), summed; normal approximation
-    with the tie correction of each stratum. Strata where only one group has values carry
-    no information and are left out; with none left, or every value tied, p is 1."""
-    a = np.asarray(a, dtype=float) - shift
-    b = np.asarray(b, dtype=float)
-    excess = variance = 0.0
-    for in_a, in_b in shared_strata(strata, len(a), len(b)):
-        x, y = a[in_a], b[in_b]
-        pooled = np.concatenate([x, y])
-        n = len(pooled)
-        w = 1.0 / (n + 1)
-        excess += w * (stats.rankdata(pooled)[: len(x)].sum() - len(x) * (n + 1) / 2)
-        _, ties = np.unique(pooled, return_counts=True)
-        variance += w**2 * len(x) * len(y) / 12 * ((n + 1) - (ties**3 - ties).sum() / (n * (n - 1)))
+    within each stratum, weighted by 1 / (stratum size + 1), summed (rank_sums); normal
+    approximation with the tie correction of each stratum. Strata where only one group has
+    values, or every value ties, carry no information and are left out; with none left, p
+    is 1."""
+    parts = rank_sums(np.asarray(a, dtype=float) - shift, b, strata)
+    variance = sum(part.variance for part in parts)
     if variance <= 0:
         return 1.0
-    z = excess / math.sqrt(variance)
+    z = sum(part.excess for part in parts) / math.sqrt(variance)
     if alternative == "greater":
         return float(stats.norm.sf(z))
     if alternative == "less":

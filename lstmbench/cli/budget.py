@@ -23,6 +23,7 @@ from lstmbench.analysis.paper import EXPERIMENTS, evaluate, read_experiments
 from lstmbench.analysis.pilot import NEVER_LEARNED, choose_band, refine_lrs, refined_band
 from lstmbench.analysis.power import Need, claim_core_seconds, format_needs, runs_needed
 from lstmbench.analysis.runs import pilot_sweep_name
+from lstmbench.analysis.stats import informative
 from lstmbench.cli.options import data_for, sweep_options
 from lstmbench.errors import UserError
 from lstmbench.sweep.budget import (
@@ -429,13 +430,21 @@ def open_experiments(plan: Plan, work: Work, store, reach: float | None = None) 
 
 
 def compared_groups(experiment: ExperimentPlan, finding: Finding) -> list[GroupPlan]:
-    """The groups of the runs an open claim's undecided comparisons compare. A claim with no
-    test yet, or one about how the error changes with a setting rather than a comparison of
-    two groups of runs, reads every group."""
+    """The groups of the runs an open claim's undecided comparisons compare, in the strata
+    that can tell them apart: where every run of both sides failed (an output layer on which
+    neither learned), more runs of the same length would fail too, and the test gives them
+    no weight. A claim with no test yet, or one about how the error changes with a setting
+    rather than a comparison of two groups of runs, reads every group."""
     undecided = undecided_tests(finding)
     if not undecided or any(t.runs is None for t in undecided):
         return list(experiment.groups)
-    runs = [run for t in undecided for side in t.runs for run in side]
+    runs = [
+        run
+        for t in undecided
+        for side, keep in zip(t.runs, informative(*t.values, t.strata), strict=True)
+        for run, kept in zip(side, keep, strict=True)
+        if kept
+    ]
     compared = [g for g in experiment.groups if any(in_group(g.key, run) for run in runs)]
     return compared or list(experiment.groups)
 
