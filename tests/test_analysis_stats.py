@@ -36,6 +36,7 @@ from lstmbench.analysis.stats import (
     not_lower_p,
     permutation_p,
     stratified_resample,
+    untied_share,
     van_elteren,
 )
 from lstmbench.sweep.store import ResultsStore
@@ -233,6 +234,29 @@ def test_stratified_cliffs_delta_and_shift_weigh_pairs_within_strata():
         (np.isin(strata_a, ["x", "y"])).tolist(),
         (np.isin(strata_b, ["x", "y"])).tolist(),
     ]
+
+
+def test_more_runs_go_only_to_strata_where_a_group_s_runs_do_not_nearly_all_fail_alike():
+    rng = np.random.default_rng(25)
+    inf = np.inf
+
+    def stratum(label: str, learned_a: int, learned_b: int, n: int = 10):
+        a = np.concatenate([rng.normal(-1, 0.1, learned_a), np.full(n - learned_a, inf)])
+        b = np.concatenate([rng.normal(-1, 0.1, learned_b), np.full(n - learned_b, inf)])
+        return a, b, np.full(n, label)
+
+    parts = [
+        stratum("all learned", 10, 10),
+        stratum("one in ten learned", 1, 1),  # both nearly all failed alike
+        stratum("one side learns", 4, 0),  # a's runs vary: more of them would tell
+        stratum("none learned", 0, 0),  # every value ties: not even a stratum
+    ]
+    a, b, labels = (np.concatenate(p) for p in zip(*parts, strict=True))
+    keep_a, keep_b = informative(a, b, (labels, labels))
+    wanted = np.isin(labels, ["all learned", "one side learns"])
+    assert keep_a.tolist() == wanted.tolist() and keep_b.tolist() == wanted.tolist()
+    assert untied_share(np.array([inf] * 9 + [0.1])) == pytest.approx(1 - (9**3 - 9) / (10**3 - 10))
+    assert untied_share(np.arange(5.0)) == 1.0 and untied_share(np.full(5, inf)) == 0.0
 
 
 def test_comparing_within_strata_decides_what_pooling_blurs():

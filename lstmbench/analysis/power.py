@@ -10,9 +10,8 @@ correction asks, which counts a comparison's difference and margin tests once):
   strata (stats.rank_sums: failures included, ranked worst, and tied as the test ties them),
   grows as sqrt(k) when each group's runs grow k-fold; k is where it reaches z_a/2 + z_b
   (for two groups without ties or strata, Noether's size 2 (z_a/2 + z_b)^2 / (3 delta^2) per
-  group, delta Cliff's). Only strata whose ties leave their runs at least half the
-  information of untied ones (stats.INFORMATIVE) grow: where nearly every run failed, more
-  runs of that length fail too;
+  group, delta Cliff's). Only strata where a group's values vary (stats.INFORMATIVE) grow:
+  where nearly every run of both groups failed, more runs of that length fail too;
 - an equivalence (TOST) or "not lower" (one-sided) within the margin: the t-test sizes for
   the observed mean difference d and pooled standard deviation s of the log errors of runs
   that learned, n = 2 s^2 (z_a + z_b')^2 / (margin - |d|)^2 (z_b' = z_b/2 for TOST), divided
@@ -73,7 +72,7 @@ def difference_growth(parts: list[RankSums], z: float) -> float:
     variances) to reach z: each stratum's excess and variance grow k-fold, so with E, V the
     growing strata's and e, v the others', the larger root of (e + kE)^2 = z^2 (v + kV).
     1 where z is reached already; infinite where the growing strata show no difference."""
-    grows = [p.information >= INFORMATIVE for p in parts]
+    grows = [p.untied >= INFORMATIVE for p in parts]
     e = sum(p.excess for p, g in zip(parts, grows, strict=True) if not g)
     v = sum(p.variance for p, g in zip(parts, grows, strict=True) if not g)
     big_e = sum(p.excess for p, g in zip(parts, grows, strict=True) if g)

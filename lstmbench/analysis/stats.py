@@ -68,10 +68,11 @@ class RankSums:
     in_b: np.ndarray
     excess: float
     variance: float  # under no difference, with the stratum's ties
-    # The share of its variance the ties leave, against untied values: 1 - sum(t^3 - t) /
-    # (n^3 - n) over groups of t tied values. What a run in it tells the test: near 0 where
-    # almost every run failed (the failures tie), 1 where no two values tie.
-    information: float
+    # How far the stratum's values vary within the group that varies more: 1 - sum(t^3 - t)
+    # / (n^3 - n) over its groups of t tied values (what a group's ties leave of a rank
+    # test's variance). Near 0 where nearly every run of both groups failed alike, 1 where
+    # no two values of a group tie.
+    untied: float
 
 
 def rank_sums(a, b, strata: Strata | None) -> list[RankSums]:
@@ -84,26 +85,35 @@ def rank_sums(a, b, strata: Strata | None) -> list[RankSums]:
         n = len(pooled)
         w = 1.0 / (n + 1)
         excess = w * (stats.rankdata(pooled)[: len(x)].sum() - len(x) * (n + 1) / 2)
-        _, ties = np.unique(pooled, return_counts=True)
-        information = 1 - (ties**3 - ties).sum() / (n**3 - n)
-        variance = w**2 * len(x) * len(y) / 12 * (n + 1) * information
-        parts.append(RankSums(in_a, in_b, float(excess), float(variance), float(information)))
+        variance = w**2 * len(x) * len(y) / 12 * (n + 1) * untied_share(pooled)
+        untied = max(untied_share(x), untied_share(y))
+        parts.append(RankSums(in_a, in_b, float(excess), float(variance), untied))
     return parts
 
 
-# A stratum whose ties leave its runs less than this share of what untied runs tell a rank
-# test (more than about four in five of its runs failed alike) is not given more runs: the
-# runs of that length there would mostly fail too, and add next to nothing.
+def untied_share(values: np.ndarray) -> float:
+    """1 - sum(t^3 - t) / (n^3 - n) over the groups of t tied values: the share of a rank
+    sum's variance that ties leave (1 with no ties, 0 where every value ties)."""
+    n = len(values)
+    if n < 2:
+        return 1.0
+    _, ties = np.unique(values, return_counts=True)
+    return float(1 - (ties**3 - ties).sum() / (n**3 - n))
+
+
+# A stratum where each group's ties leave less than this share (in both groups about four
+# runs in five or more failed alike) is given no more runs: runs of that length there would
+# mostly fail too and tie, adding next to nothing to the test.
 INFORMATIVE = 0.5
 
 
 def informative(a, b, strata: Strata | None) -> tuple[np.ndarray, np.ndarray]:
     """Masks of the values of a and b in the strata where further runs inform a rank test of
-    them (information at least INFORMATIVE)."""
+    them (RankSums.untied at least INFORMATIVE)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     keep_a, keep_b = np.zeros(len(a), bool), np.zeros(len(b), bool)
     for part in rank_sums(a, b, strata):
-        if part.information >= INFORMATIVE:
+        if part.untied >= INFORMATIVE:
             keep_a |= part.in_a
             keep_b |= part.in_b
     return keep_a, keep_b

@@ -431,10 +431,11 @@ def open_experiments(plan: Plan, work: Work, store, reach: float | None = None) 
 
 def compared_groups(experiment: ExperimentPlan, finding: Finding) -> list[GroupPlan]:
     """The groups of the runs an open claim's undecided comparisons compare, in the strata
-    that can tell them apart: where every run of both sides failed (an output layer on which
-    neither learned), more runs of the same length would fail too, and the test gives them
-    no weight. A claim with no test yet, or one about how the error changes with a setting
-    rather than a comparison of two groups of runs, reads every group."""
+    where more runs inform the test (stats.informative): where nearly every run of both
+    sides failed (an output layer on which neither learned), more runs of the same length
+    would mostly fail too, and tie. A claim with no test yet, or one about how the error
+    changes with a setting rather than a comparison of two groups of runs, reads every
+    group."""
     undecided = undecided_tests(finding)
     if not undecided or any(t.runs is None for t in undecided):
         return list(experiment.groups)
