@@ -51,6 +51,7 @@ from lstmbench.analysis.stats import (
     cliffs_delta,
     informative,
     rank_sums,
+    rank_z,
     shared_strata,
 )
 
@@ -240,8 +241,7 @@ def _need(finding: Finding, test, alpha: float, seconds: float) -> Need:
         needed = (n, n)
     else:
         parts = rank_sums(a, b, test.strata)
-        variance = sum(p.variance for p in parts)
-        z_now = sum(p.excess for p in parts) / math.sqrt(variance) if variance > 0 else 0.0
+        z_now = rank_z(parts)
         z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(POWER)
         k = difference_growth(parts, z)
         needed = tuple(k * h if math.isfinite(k) else math.inf for h in have)

@@ -159,6 +159,13 @@ def mann_whitney(a, b, alternative: str = "two-sided", shift: float = 0.0) -> fl
     return float(np.nan_to_num(p, nan=1.0))
 
 
+def rank_z(parts: list[RankSums]) -> float:
+    """The rank test's z: the summed excess of a's rank sums over the root of their summed
+    variance (0 where every value ties)."""
+    variance = sum(part.variance for part in parts)
+    return sum(part.excess for part in parts) / math.sqrt(variance) if variance > 0 else 0.0
+
+
 def van_elteren(a, b, strata: Strata, alternative: str = "two-sided", shift: float = 0.0) -> float:
     """Van Elteren's stratified Mann-Whitney test of a - shift against b: the rank sums of a
     within each stratum, weighted by 1 / (stratum size + 1), summed (rank_sums); normal
@@ -166,10 +173,9 @@ def van_elteren(a, b, strata: Strata, alternative: str = "two-sided", shift: flo
     values, or every value ties, carry no information and are left out; with none left, p
     is 1."""
     parts = rank_sums(np.asarray(a, dtype=float) - shift, b, strata)
-    variance = sum(part.variance for part in parts)
-    if variance <= 0:
+    if sum(part.variance for part in parts) <= 0:
         return 1.0
-    z = sum(part.excess for part in parts) / math.sqrt(variance)
+    z = rank_z(parts)
     if alternative == "greater":
         return float(stats.norm.sf(z))
     if alternative == "less":

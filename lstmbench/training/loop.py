@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from lstmbench.data import SequenceDataset, load_dataset
+from lstmbench.data.distort import Distortion
 from lstmbench.errors import UserError
 from lstmbench.model.kernels.native import native_ctc, native_kernel
 from lstmbench.model.nets import SequenceNet
@@ -37,6 +38,8 @@ CHUNK_STEPS = 32
 # such run on text lines trained 11x slower with them kept (benchmarks/denormals.py).
 # Flushing changes nothing above 1e-38 in float32 (1e-308 in float64).
 FLUSH_DENORMALS = True
+# Added to a run's seed for its distortions' random stream.
+DISTORT_STREAM = 7919
 
 
 def check_compatible(config: RunConfig, dataset: SequenceDataset) -> None:
@@ -46,6 +49,11 @@ def check_compatible(config: RunConfig, dataset: SequenceDataset) -> None:
             f"target mode {config.target!r} puts the label at a fixed time step, which needs "
             f"sequences of one length; dataset {config.dataset!r} has variable-length "
             "sequences: use --target ctc"
+        )
+    if config.distort and not dataset.fixed_length:
+        raise UserError(
+            f"--distort warps fixed-size images such as MNIST; dataset {config.dataset!r} "
+            "has variable-length sequences: leave --distort at 0"
         )
 
 
@@ -71,14 +79,22 @@ def next_chunk(orders: list, at: int, seen: int, evaluation: int, total: int) ->
     return chunk
 
 
-def load_chunk(train_set: SequenceDataset, chunk, shared_order: bool, device: str):
+def load_chunk(train_set: SequenceDataset, chunk, shared_order: bool, device: str, distortions=()):
     """The batches of a chunk's steps, per step a list with each run's batch (one Batch
-    object for all runs where they share a data order)."""
+    object for all runs where they share a data order). `distortions`, one per run where
+    given, distort each run's batches; runs that share an order share a seed, so the first
+    run's distortion stands for all."""
     runs = len(chunk[0])
     if shared_order:
-        steps = [[batch] * runs for batch in train_set.batches([s[0] for s in chunk])]
+        batches = train_set.batches([s[0] for s in chunk])
+        if distortions:
+            batches = [distortions[0](batch) for batch in batches]
+        steps = [[batch] * runs for batch in batches]
     else:
         by_run = [train_set.batches([s[k] for s in chunk]) for k in range(runs)]
+        if distortions:
+            pairs = zip(distortions, by_run, strict=True)
+            by_run = [[distort(batch) for batch in run] for distort, run in pairs]
         steps = [list(step) for step in zip(*by_run, strict=True)]
     return [[b.to(device) for b in step] for step in steps]
 
@@ -210,6 +226,9 @@ def train_runs(
     runs = [RunState(config, train_set.chance_error()) for config in configs]
     active = list(range(len(configs)))
     rngs = [np.random.default_rng(c.seed) for c in configs]
+    # Seeded apart from torch's global generator, which the initial weights drew from.
+    distortions = [Distortion(c.distort, c.seed + DISTORT_STREAM) for c in configs]
+    distortions = distortions if base.distort else []
     shared_order = len({c.seed for c in configs}) == 1
     total = base.samples or int(round(base.epochs * len(train_set)))
     bar = TrainingProgress(total, progress)
@@ -243,7 +262,7 @@ def train_runs(
             chunk = next_chunk(orders, at, seen, next_eval, total)
             at += len(chunk)
             loading = time.perf_counter()
-            chunk_batches = load_chunk(train_set, chunk, shared_order, device)
+            chunk_batches = load_chunk(train_set, chunk, shared_order, device, distortions)
             data_time += time.perf_counter() - loading
             # steps() may end early (a non-finite loss): the steps it did not take are dropped
             for step, values in zip(chunk, nets.steps(chunk_batches, active), strict=False):
