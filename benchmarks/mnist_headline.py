@@ -42,6 +42,9 @@ def main() -> int:
     parser.add_argument("--cell", default="NPLSTM")
     parser.add_argument("--eval-every", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--distort", type=float, default=0.0, help="warp training images (see train --help)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     train, held_out = load_dataset("mnist", args.data, VALIDATION, args.seed)
@@ -60,6 +63,7 @@ def main() -> int:
             eval_samples=0,  # the whole test set
             validation=VALIDATION,
             seed=args.seed,
+            distort=args.distort,
         )
         for lr in args.lr or [1e-3]
     ]
@@ -80,6 +84,7 @@ def main() -> int:
     )
     print(
         f"\n{args.cell} bidi {args.hidden}, batch {args.batch_size}, momentum {args.momentum:g}, "
+        f"distort {args.distort:g}, "
         f"{args.minutes:g} min on {args.threads} thread(s), {len(configs)} run(s) fused"
     )
     print("| lr | samples | best test error (at) | validation-chosen test error (at) |")

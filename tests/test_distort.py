@@ -15,6 +15,7 @@ from lstmbench.data.distort import (
     Distortion,
     affine_matrices,
     elastic_field,
+    smoothing_matrix,
     source_pixels,
     warp,
 )
@@ -71,6 +72,21 @@ def test_a_whole_pixel_shift_moves_the_image_and_fills_with_zero():
     out = warp(image, source_pixels(shift, torch.zeros(1, 5, 5, 2)))[0]
     torch.testing.assert_close(out[:, :4], image[0, :, 1:], atol=1e-5, rtol=0)
     assert out[:, 4].abs().max() < 1e-5
+
+
+def test_smoothing_is_a_gaussian_blur_that_repeats_the_edge_pixel():
+    sigma, size = 1.5, 7
+    radius = math.ceil(3 * sigma)
+    weights = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    weights /= weights.sum()
+    signal = np.random.default_rng(0).normal(size=size)
+    offsets = range(-radius, radius + 1)
+    expected = []
+    for i in range(size):
+        edge_repeated = [signal[min(max(i + d, 0), size - 1)] for d in offsets]
+        expected.append(sum(w * v for w, v in zip(weights, edge_repeated, strict=True)))
+    blurred = smoothing_matrix(size, sigma).double() @ torch.from_numpy(signal)
+    np.testing.assert_allclose(blurred.numpy(), expected, rtol=1e-6)
 
 
 def test_elastic_fields_have_the_stated_size_and_are_smooth():
