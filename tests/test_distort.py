@@ -172,3 +172,14 @@ def test_distort_settings_are_checked_and_left_out_of_old_run_ids(small_mnist):
     ragged = Ragged(train.inputs, train.labels, train.n_classes)
     with pytest.raises(UserError, match="leave --distort at 0"):
         train_run(RunConfig(distort=1.0), datasets=(ragged, test), progress=False)
+
+
+def test_strength_one_moves_pixels_as_the_docs_say():
+    """The module's docstring and --help: a median of 1.7 px in a digit's middle 20 x 20."""
+    generator = torch.Generator().manual_seed(0)
+    count = 500
+    field = elastic_field(count, 28, 28, generator)
+    moved = source_pixels(affine_matrices(count, 1.0, generator), field)
+    still = source_pixels(torch.eye(2, 3).expand(count, 2, 3), torch.zeros_like(field))
+    distance = (moved - still).norm(dim=-1)[:, 4:24, 4:24]
+    assert distance.median().item() == pytest.approx(1.7, abs=0.1)

@@ -4,9 +4,10 @@ sample each time it is seen. A network that has memorized its training set (MNIS
 training loss falls to 1e-4 within 50 epochs) learns nothing more from it; distorted copies
 keep teaching it what does not change a digit.
 
-Strength 1 moves pixels by up to about 2 px: rotation up to 7 degrees, scale up to 7%,
-shift up to 2 px each way, and an elastic field of 0.8 px root mean square, smooth over
-about 4 px. Strength s multiplies every one of them.
+Strength 1 draws a rotation up to 7 degrees, a scaling up to 7% and a shift up to 2 px each
+way, and an elastic field of 0.8 px root mean square, smooth over about 4 px: the pixels of
+a digit's middle 20 x 20 move by 1.7 px (median; 0.7 to 2.7 px, 10th to 90th percentile).
+Strength s multiplies every one of them.
 """
 
 from __future__ import annotations
