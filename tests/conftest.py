@@ -43,3 +43,15 @@ def small_mnist(mnist):
     """2,000 training and 500 test samples of real MNIST, for quick runs."""
     train, test = mnist
     return subset(train, 2000), subset(test, 500)
+
+
+@pytest.fixture(scope="session")
+def ragged_mnist(small_mnist):
+    """small_mnist with its training set claiming variable-length sequences, as text lines
+    have: for the settings such data refuses."""
+    train, test = small_mnist
+
+    class Ragged(ArraySequenceSet):
+        fixed_length = False
+
+    return Ragged(train.inputs, train.labels, train.n_classes), test

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from lstmbench.data.base import ArraySequenceSet
 from lstmbench.data.distort import (
     ELASTIC_RMS,
     Distortion,
@@ -155,7 +154,7 @@ def test_a_distorted_run_on_real_mnist_learns(small_mnist):
     assert result.best_error < 0.5  # chance is 0.9
 
 
-def test_distort_settings_are_checked_and_left_out_of_old_run_ids(small_mnist):
+def test_distort_settings_are_checked_and_left_out_of_old_run_ids(ragged_mnist):
     for bad in (-0.5, float("nan"), 4.0):
         with pytest.raises(UserError, match="distort must be between 0"):
             RunConfig(distort=bad)
@@ -164,14 +163,8 @@ def test_distort_settings_are_checked_and_left_out_of_old_run_ids(small_mnist):
     assert RunConfig(distort=1.0).run_id != RunConfig().run_id
     assert RunConfig.from_dict(RunConfig(distort=0.5).to_dict()).distort == 0.5
 
-    train, test = small_mnist
-
-    class Ragged(ArraySequenceSet):
-        fixed_length = False
-
-    ragged = Ragged(train.inputs, train.labels, train.n_classes)
     with pytest.raises(UserError, match="leave --distort at 0"):
-        train_run(RunConfig(distort=1.0), datasets=(ragged, test), progress=False)
+        train_run(RunConfig(distort=1.0), datasets=ragged_mnist, progress=False)
 
 
 def test_strength_one_moves_pixels_as_the_docs_say():

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from lstmbench.data.base import ArraySequenceSet
 from lstmbench.errors import UserError
 from lstmbench.model.nets import SequenceNet, reverse_padded
 from lstmbench.training import loop
@@ -160,15 +159,9 @@ def test_run_writes_curve_json_and_a_checkpoint_that_evaluates(small_mnist, tmp_
     assert evaluate(net, test) == pytest.approx(result.final_error)
 
 
-def test_fixed_targets_are_refused_on_variable_length_data(small_mnist):
-    train, test = small_mnist
-
-    class Ragged(ArraySequenceSet):
-        fixed_length = False
-
-    ragged = Ragged(train.inputs, train.labels, train.n_classes)
+def test_fixed_targets_are_refused_on_variable_length_data(ragged_mnist):
     with pytest.raises(UserError, match="use --target ctc"):
-        train_run(tiny(target="center"), datasets=(ragged, test), progress=False)
+        train_run(tiny(target="center"), datasets=ragged_mnist, progress=False)
 
 
 def test_config_refuses_bad_values():

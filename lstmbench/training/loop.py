@@ -38,7 +38,8 @@ CHUNK_STEPS = 32
 # such run on text lines trained 11x slower with them kept (benchmarks/denormals.py).
 # Flushing changes nothing above 1e-38 in float32 (1e-308 in float64).
 FLUSH_DENORMALS = True
-# Added to a run's seed for its distortions' random stream.
+# Added to a run's seed for its distortions' random stream: seeded apart from torch's global
+# generator, which the initial weights drew from.
 DISTORT_STREAM = 7919
 
 
@@ -226,9 +227,9 @@ def train_runs(
     runs = [RunState(config, train_set.chance_error()) for config in configs]
     active = list(range(len(configs)))
     rngs = [np.random.default_rng(c.seed) for c in configs]
-    # Seeded apart from torch's global generator, which the initial weights drew from.
-    distortions = [Distortion(c.distort, c.seed + DISTORT_STREAM) for c in configs]
-    distortions = distortions if base.distort else []
+    distortions = (
+        [Distortion(c.distort, c.seed + DISTORT_STREAM) for c in configs] if base.distort else []
+    )
     shared_order = len({c.seed for c in configs}) == 1
     total = base.samples or int(round(base.epochs * len(train_set)))
     bar = TrainingProgress(total, progress)
