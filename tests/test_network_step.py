@@ -80,20 +80,30 @@ CASES = [
     ("RELULSTM", "uni", "logistic", "center", 1, False, [5, 7, 2]),
     ("LINLSTM", "uni", "softmax", "ctc", 1, True, [7, 7, 7]),
 ]
+# Adam's update on a few of the cases above.
+ADAM_CASES = [CASES[0], CASES[len(PAPER_PRESETS)], CASES[-4]]
 
 
 @pytest.mark.parametrize(
-    ("cell", "direction", "output", "target", "layers", "shared", "lengths"), CASES
+    ("cell", "direction", "output", "target", "layers", "shared", "lengths", "optimizer"),
+    [(*case, "sgd") for case in CASES] + [(*case, "adam") for case in ADAM_CASES],
 )
 def test_native_step_equals_autograd(
-    float64, cell, direction, output, target, layers, shared, lengths
+    float64, cell, direction, output, target, layers, shared, lengths, optimizer
 ):
-    settings = dict(cell=cell, direction=direction, output=output, target=target, layers=layers)
+    settings = dict(
+        cell=cell,
+        direction=direction,
+        output=output,
+        target=target,
+        layers=layers,
+        optimizer=optimizer,
+    )
     results = {}
     for native in (True, False):
         runs = make_runs(native, **settings)
         losses = train_three_steps(runs, shared, target == "ctc", lengths)
-        results[native] = (losses, runs.params, runs.optimizer.buffers)
+        results[native] = (losses, runs.params, runs.optimizer.buffers + runs.optimizer.squares)
     (fast_losses, fast_params, fast_buffers), (ref_losses, ref_params, ref_buffers) = (
         results[True],
         results[False],
@@ -126,3 +136,22 @@ def test_a_non_finite_loss_updates_nothing(float64):
     assert np.isnan(losses[2]) and np.isfinite(losses[:2]).all()
     for param, old in zip(runs.params, before, strict=True):
         torch.testing.assert_close(param, old, rtol=0, atol=0, equal_nan=True)
+
+
+def test_two_threads_give_what_one_gives(float64):
+    """With two threads the directions of a bidirectional layer run side by side
+    (network_step.h's each_direction): the step computes what one thread computes."""
+    results = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            runs = make_runs(True, cell="LSTM", direction="bidi", layers=2, target="ctc")
+            losses = train_three_steps(runs, False, True, [7, 5, 6])
+            results.append((losses, [p.detach().clone() for p in runs.params]))
+    finally:
+        torch.set_num_threads(before)
+    (one_losses, one_params), (two_losses, two_params) = results
+    np.testing.assert_allclose(two_losses, one_losses, rtol=1e-12)
+    for mine, theirs in zip(two_params, one_params, strict=True):
+        torch.testing.assert_close(mine, theirs, rtol=1e-12, atol=1e-14)

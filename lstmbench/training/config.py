@@ -16,7 +16,11 @@ from lstmbench.training.targets import TARGET_MODES
 # Beyond this a digit's strokes leave the image or cross each other.
 MAX_DISTORT = 3.0
 # Settings added after runs were recorded, and their defaults.
-LATER_SETTINGS = {"init": "", "distort": 0.0}
+LATER_SETTINGS = {"init": "", "distort": 0.0, "optimizer": "sgd"}
+# The paper's SGD with momentum, or Adam (its second moments' decay fixed at ADAM_BETA2, and
+# its first moments' at the run's momentum).
+OPTIMIZERS = ("sgd", "adam")
+ADAM_BETA2, ADAM_EPS = 0.999, 1e-8
 
 
 def _setting(default, help_text: str, choices: tuple[str, ...] | None = None):
@@ -44,7 +48,7 @@ class RunConfig:
     )
     hidden: int = _setting(100, "hidden units (states) per direction")
     lr: float = _setting(0.01, "learning rate")
-    momentum: float = _setting(0.9, "SGD momentum")
+    momentum: float = _setting(0.9, "SGD momentum (Adam: the first moments' decay, beta1)")
     batch_size: int = _setting(32, "samples per update (gradients are averaged over the batch)")
     epochs: float = _setting(1.0, "training length in passes over the training set")
     samples: int = _setting(0, "training length in samples (overrides --epochs)")
@@ -63,6 +67,11 @@ class RunConfig:
     impl: str = _setting(
         "fast", "recurrence implementation: fast or reference (step-by-step)", IMPLEMENTATIONS
     )
+    optimizer: str = _setting(
+        "sgd",
+        "sgd (with momentum, the paper's) or adam (torch's, beta2 0.999)",
+        OPTIMIZERS,
+    )
     init: str = _setting(
         "",
         "continue training from this trained model (its model.pt or run directory); the run "
@@ -76,6 +85,7 @@ class RunConfig:
         check_choice("output layer", self.output, OUTPUTS)
         check_choice("target mode", self.target, TARGET_MODES)
         check_choice("implementation", self.impl, IMPLEMENTATIONS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
         positive = {
             "layers": self.layers,
             "hidden": self.hidden,

@@ -2,11 +2,12 @@
 
 K such runs share every tensor shape, so their networks are stacked (model.fused.FusedNets)
 and trained as one: on the CPU a stretch of training steps is one C++ call (the recurrent
-layers, the output layer, one CTC alignment over all K*B sequences, backward, and SGD of the
-stacked parameters with each run's own learning rate and momentum); elsewhere the same step
-is torch operations and autograd. A run alone is a group of one. Each run starts from the
-weights of its own seed and sees the samples of its own seed, in order; the results agree
-with the run trained alone to float rounding (tests/test_sweep_fused.py).
+layers, the output layer, one CTC alignment over all K*B sequences, backward, and the SGD or
+Adam update of the stacked parameters with each run's own learning rate and momentum);
+elsewhere the same step is torch operations and autograd. A run alone is a group of one.
+Each run starts from the weights of its own seed and sees the samples of its own seed, in
+order; the results agree with the run trained alone to float rounding
+(tests/test_sweep_fused.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from lstmbench.model.fused import FusedNets
 from lstmbench.model.kernels import backend_name
 from lstmbench.model.kernels.native import native_ctc, native_kernel
 from lstmbench.model.nets import OUTPUTS, SequenceNet
-from lstmbench.training.config import RunConfig
+from lstmbench.training.config import ADAM_BETA2, ADAM_EPS, RunConfig
 from lstmbench.training.init import initial_net
 from lstmbench.training.losses import sample_losses
 from lstmbench.training.targets import TARGET_MODES
@@ -149,17 +150,23 @@ def dearest_first(tasks: list[list[RunConfig]]) -> list[list[RunConfig]]:
     return sorted(tasks, key=lambda task: -sum(run_work(c) for c in task))
 
 
-class FusedSGD:
-    """SGD with momentum as torch.optim.SGD computes it, one update for all K stacked runs,
-    each with its own learning rate and momentum."""
+class FusedOptimizer:
+    """One update for all K stacked runs, each with its own learning rate and momentum: SGD
+    with momentum as torch.optim.SGD computes it, or Adam as torch.optim.Adam does (the
+    momentum its beta1). `buffers` hold the momentum (SGD) or the first moments (Adam),
+    `squares` Adam's second moments (empty for SGD), and `updates` counts the updates made,
+    for Adam's bias correction."""
 
     def __init__(self, params: list[torch.Tensor], configs: list[RunConfig]):
         self.params = params
+        self.adam = configs[0].optimizer == "adam"
         # on the parameters' device: a run alone on a GPU is a fused group of one too
-        device = self.params[0].device
-        self.rates = torch.tensor([c.lr for c in configs], device=device)
-        self.momenta = torch.tensor([c.momentum for c in configs], device=device)
+        like = dict(device=self.params[0].device, dtype=self.params[0].dtype)
+        self.rates = torch.tensor([c.lr for c in configs], **like)
+        self.momenta = torch.tensor([c.momentum for c in configs], **like)
         self.buffers = [torch.zeros_like(p) for p in self.params]
+        self.squares = [torch.zeros_like(p) for p in self.params] if self.adam else []
+        self.updates = 0
 
     def freeze(self, k: int) -> None:
         """Stop updating run k (it has finished)."""
@@ -167,12 +174,24 @@ class FusedSGD:
 
     @torch.no_grad()
     def step(self) -> None:
-        for param, buffer in zip(self.params, self.buffers, strict=True):
+        self.updates += 1
+        for j, (param, buffer) in enumerate(zip(self.params, self.buffers, strict=True)):
             if param.grad is None:  # a placeholder for an absent peephole
                 continue
             shape = (-1,) + (1,) * (param.dim() - 1)
-            buffer.mul_(self.momenta.view(shape)).add_(param.grad)
-            param.sub_(self.rates.view(shape) * buffer)
+            rates, momenta = self.rates.view(shape), self.momenta.view(shape)
+            if self.adam:
+                buffer.mul_(momenta).add_((1 - momenta) * param.grad)
+                self.squares[j].mul_(ADAM_BETA2).addcmul_(
+                    param.grad, param.grad, value=1 - ADAM_BETA2
+                )
+                first_correction = 1 - momenta**self.updates
+                second_correction = math.sqrt(1 - ADAM_BETA2**self.updates)
+                denominator = self.squares[j].sqrt() / second_correction + ADAM_EPS
+                param.sub_(rates / first_correction * buffer / denominator)
+            else:
+                buffer.mul_(momenta).add_(param.grad)
+                param.sub_(rates * buffer)
             param.grad = None
 
 
@@ -197,7 +216,7 @@ class FusedRuns:
             nets.append(initial_net(config, train_set))
         self.nets = FusedNets(nets).to(device)
         self.params = self.nets.cell_parameters()
-        self.optimizer = FusedSGD(self.params, configs)
+        self.optimizer = FusedOptimizer(self.params, configs)
         ctc = self.config.target == "ctc"
         native = backend_name(self.params[0]) == "native" and (not ctc or native_ctc())
         self.native_steps = native_kernel().train_steps if native else None
@@ -221,8 +240,10 @@ class FusedRuns:
             *(list(column) for column in zip(*arguments, strict=True)),
             self.params,
             self.optimizer.buffers,
+            self.optimizer.squares,
             self.optimizer.rates.tolist(),
             self.optimizer.momenta.tolist(),
+            self.optimizer.updates,
             [k in active for k in range(runs)],
             self.nets.spec_codes,
             len(self.nets.nets[0].layers),
@@ -230,8 +251,9 @@ class FusedRuns:
             OUTPUTS.index(self.config.output),  # network_step.h's OutputKind
             TARGET_MODES.index(self.config.target),  # and its TargetMode
             self.ctc_pointer,
-        )
-        return losses.tolist()
+        ).tolist()
+        self.optimizer.updates += len(losses) - (not update_allowed(losses[-1], active))
+        return losses
 
     @staticmethod
     def _step_tensors(batches: list[Batch]):

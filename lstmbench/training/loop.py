@@ -19,7 +19,7 @@ from lstmbench.errors import UserError
 from lstmbench.model.kernels.native import native_ctc, native_kernel
 from lstmbench.model.nets import SequenceNet
 from lstmbench.training.checkpoint import save_best, save_run
-from lstmbench.training.config import RunConfig
+from lstmbench.training.config import ADAM_BETA2, ADAM_EPS, RunConfig
 from lstmbench.training.evaluate import evaluate
 from lstmbench.training.fused import FUSABLE, FusedRuns, FusedUnstable, fuse_key, update_allowed
 from lstmbench.training.init import fit_datasets, initial_net, read_starting_model
@@ -130,15 +130,23 @@ class DivergenceWatch:
 
 class SingleNet:
     """One run of a cell that cannot be fused (GRU, a plugin, the reference path), with
-    torch's SGD, behind the fused group's interface."""
+    torch's SGD or Adam, behind the fused group's interface."""
 
     def __init__(self, config: RunConfig, train_set: SequenceDataset, device: str):
         self.config = config
         torch.manual_seed(config.seed)
         self.net = initial_net(config, train_set).to(device)
-        self.optimizer = torch.optim.SGD(
-            self.net.parameters(), lr=config.lr, momentum=config.momentum
-        )
+        if config.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(
+                self.net.parameters(),
+                lr=config.lr,
+                betas=(config.momentum, ADAM_BETA2),
+                eps=ADAM_EPS,
+            )
+        else:
+            self.optimizer = torch.optim.SGD(
+                self.net.parameters(), lr=config.lr, momentum=config.momentum
+            )
 
     def steps(self, chunk, active: list[int]) -> list[list[float]]:
         """Training steps as FusedRuns.steps takes them: the run's mean batch loss per step,

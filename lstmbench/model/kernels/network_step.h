@@ -2,7 +2,8 @@
 
 // One training step of K stacked sequence networks in one call: the recurrent layers (both
 // directions), the output layer, the loss and its gradient, the backward pass through all of
-// it, and SGD with momentum, each run with its own learning rate and momentum.
+// it, and the update (SGD with momentum, or Adam), each run with its own learning rate and
+// momentum.
 //
 // At batch 1 a step is a few hundred microseconds of arithmetic, and driven from Python
 // through autograd it cost several times that in dispatch; here the step pays for its
@@ -12,7 +13,7 @@
 // Parameters come as one flat list: for each layer, for each direction (forward, then
 // backward when bidirectional), weight_ih (K, G*H, I), weight_hh (K, G*H, H), bias (K, G*H)
 // and peephole (K, P, H) or an empty tensor; then the output layer's weight (K, C, D) and
-// bias (K, C). The momentum buffers follow the same list.
+// bias (K, C). The momentum buffers (and Adam's second moments) follow the same list.
 
 #include <torch/extension.h>
 
@@ -96,6 +97,23 @@ inline torch::Tensor reverse_padded(const torch::Tensor& x, const std::vector<in
   return out;
 }
 
+// fn(0) and, for a bidirectional layer, fn(1). The two directions share nothing until their
+// outputs meet, so with two threads or more each gets a thread of its own: at batch sizes
+// up to kSmallBatch the time loop is hand-written and runs on one thread, and this is what
+// puts a second core to work. ATen runs parallel work nested inside serially, so each
+// direction's products keep to its thread.
+template <typename F>
+void each_direction(int64_t directions, const F& fn) {
+  if (directions == 1 || at::get_num_threads() < 2) {
+    for (int64_t dir = 0; dir < directions; ++dir) fn(dir);
+    return;
+  }
+  at::parallel_for(0, directions, 1, [&](int64_t begin, int64_t end) {
+    torch::NoGradGuard no_grad;  // grad mode is per thread, and the step records no graph
+    for (int64_t dir = begin; dir < end; ++dir) fn(dir);
+  });
+}
+
 // One direction forward; keeps what its backward needs.
 inline torch::Tensor run_direction(DirectionState& state, const torch::Tensor& x,
                                    const std::vector<torch::Tensor>& params, size_t at,
@@ -172,6 +190,10 @@ void loss_gradient(const NetworkShape& net, const torch::Tensor& logits, torch::
   }
 }
 
+// Adam's second-moment decay and the term that keeps its division finite, as
+// training/config.py's ADAM_BETA2 and ADAM_EPS.
+constexpr double kAdamBeta2 = 0.999, kAdamEps = 1e-8;
+
 // SGD with momentum as torch.optim.SGD computes it: v = m v + g, p -= lr v, per run.
 template <typename T_>
 void sgd_update(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& buffer,
@@ -194,22 +216,54 @@ void sgd_update(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& 
   }
 }
 
+// Adam as torch.optim.Adam computes it, the run's momentum its beta1; `update` counts from 1.
+template <typename T_>
+void adam_update(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& first,
+                 torch::Tensor& second, const std::vector<double>& rates,
+                 const std::vector<double>& momenta, int64_t update) {
+  const int64_t K = param.size(0), n = param.numel() / K;
+  const torch::Tensor g = grad.contiguous();
+  T_* p_data = param.data_ptr<T_>();
+  T_* m_data = first.data_ptr<T_>();
+  T_* v_data = second.data_ptr<T_>();
+  const T_* g_data = g.data_ptr<T_>();
+  const T_ b2 = T_(kAdamBeta2), eps = T_(kAdamEps);
+  const T_ root_correction = T_(std::sqrt(1.0 - std::pow(kAdamBeta2, double(update))));
+  for (int64_t k = 0; k < K; ++k) {
+    const T_ b1 = T_(momenta[k]);
+    const T_ step = T_(rates[k] / (1.0 - std::pow(momenta[k], double(update))));
+    T_* p = p_data + k * n;
+    T_* m = m_data + k * n;
+    T_* v = v_data + k * n;
+    const T_* d = g_data + k * n;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) {
+      m[j] = b1 * m[j] + (T_(1) - b1) * d[j];
+      v[j] = b2 * v[j] + (T_(1) - b2) * d[j] * d[j];
+      p[j] -= step * m[j] / (std::sqrt(v[j]) / root_correction + eps);
+    }
+  }
+}
+
 // x (T, K or 1, B, I): the batch, shared by all runs when its second dimension is 1;
 // lengths (B); targets (K*B or B, L) and target_lengths (K*B or B), run by run or shared.
 // Returns each run's mean loss over the batch (K,), float64, and whether the update was
 // applied: only when the loss of every active run is finite. Inactive runs (finished)
-// contribute no gradient.
+// contribute no gradient. The update is SGD's where `squares` is empty, else Adam's (its
+// second moments, like `buffers` one per parameter; `update` is its count from 1).
 inline std::pair<torch::Tensor, bool> train_step(
     torch::Tensor x, const torch::Tensor& lengths_tensor, torch::Tensor targets,
     torch::Tensor target_lengths, std::vector<torch::Tensor> params,
-    std::vector<torch::Tensor> buffers, const std::vector<double>& rates,
-    const std::vector<double>& momenta, const std::vector<bool>& active, const NetworkShape& net,
-    CtcAlignment ctc_alignment) {
+    std::vector<torch::Tensor> buffers, std::vector<torch::Tensor> squares,
+    const std::vector<double>& rates, const std::vector<double>& momenta, int64_t update,
+    const std::vector<bool>& active, const NetworkShape& net, CtcAlignment ctc_alignment) {
   torch::NoGradGuard no_grad;
   const int64_t directions = net.bidirectional ? 2 : 1;
   const size_t cells = size_t(net.layers * directions);
   TORCH_CHECK(params.size() == cells * kPerCell + 2 && buffers.size() == params.size(),
               "train_step: the parameter list does not match the network's shape");
+  const bool adam = !squares.empty();
+  TORCH_CHECK(!adam || squares.size() == params.size(), "train_step: one Adam square a parameter");
   const int64_t K = params.back().size(0);
   TORCH_CHECK(int64_t(rates.size()) == K && int64_t(momenta.size()) == K &&
                   int64_t(active.size()) == K,
@@ -235,13 +289,14 @@ inline std::pair<torch::Tensor, bool> train_step(
   torch::Tensor input = x.expand({T, K, B, x.size(3)}).contiguous();
   for (int64_t layer = 0; layer < net.layers; ++layer) {
     const size_t cell = size_t(layer * directions);
-    torch::Tensor y = run_direction(states[cell], input, params, cell * kPerCell, net.spec);
-    if (net.bidirectional) {
-      auto back = run_direction(states[cell + 1], reverse_padded(input, lengths), params,
-                                (cell + 1) * kPerCell, net.spec);
-      y = torch::cat({y, reverse_padded(back, lengths)}, 3);
-    }
-    input = y;
+    const torch::Tensor reversed = net.bidirectional ? reverse_padded(input, lengths) : input;
+    std::vector<torch::Tensor> outs(directions);
+    each_direction(directions, [&](int64_t dir) {
+      outs[dir] = run_direction(states[cell + dir], dir == 1 ? reversed : input, params,
+                                (cell + dir) * kPerCell, net.spec);
+    });
+    input = net.bidirectional ? torch::cat({outs[0], reverse_padded(outs[1], lengths)}, 3)
+                              : outs[0];
   }
   const torch::Tensor& w_out = params[cells * kPerCell];
   const torch::Tensor& b_out = params[cells * kPerCell + 1];
@@ -302,8 +357,8 @@ inline std::pair<torch::Tensor, bool> train_step(
     const size_t cell = size_t(layer * directions);
     const bool need_dx = layer > 0;
     const int64_t H = params[cell * kPerCell + 1].size(2);
-    torch::Tensor dx;
-    for (int64_t dir = 0; dir < directions; ++dir) {
+    std::vector<torch::Tensor> dxs(directions);
+    each_direction(directions, [&](int64_t dir) {
       const size_t at = (cell + dir) * kPerCell;
       const DirectionState& s = states[cell + dir];
       auto dy = d_input.narrow(3, dir * H, H).contiguous();
@@ -311,18 +366,20 @@ inline std::pair<torch::Tensor, bool> train_step(
       auto g = backward(dy, s.x, params[at], params[at + 1], params[at + 3], s.y, s.c, s.acts,
                         net.spec, need_dx);
       for (int j = 0; j < kPerCell; ++j) grads[at + j] = g[j + 1];
-      if (need_dx) {
-        auto d = dir == 1 ? reverse_padded(g[0], lengths) : g[0];
-        dx = dx.defined() ? dx + d : d;
-      }
-    }
-    d_input = dx;
+      if (need_dx) dxs[dir] = dir == 1 ? reverse_padded(g[0], lengths) : g[0];
+    });
+    d_input = need_dx && directions == 2 ? dxs[0] + dxs[1] : dxs[0];
   }
 
-  AT_DISPATCH_FLOATING_TYPES(logits.scalar_type(), "train_step_sgd", [&] {
+  AT_DISPATCH_FLOATING_TYPES(logits.scalar_type(), "train_step_update", [&] {
     for (size_t j = 0; j < params.size(); ++j) {
       if (params[j].numel() == 0) continue;  // an absent peephole
-      sgd_update<scalar_t>(params[j], grads[j], buffers[j], rates, momenta);
+      if (adam) {
+        adam_update<scalar_t>(params[j], grads[j], buffers[j], squares[j], rates, momenta,
+                              update);
+      } else {
+        sgd_update<scalar_t>(params[j], grads[j], buffers[j], rates, momenta);
+      }
     }
   });
   return {losses, true};

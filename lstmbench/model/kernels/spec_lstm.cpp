@@ -12,13 +12,15 @@ namespace {
 // per-step tensors), so a stretch of training between two evaluations is one call. The
 // network's shape comes as plain arguments, and CTC's alignment as the capsule ctc.cpp's
 // alignment_pointer() returns (None when the target is not CTC). Returns the losses (S, K)
-// of the steps taken: it stops after a step whose update was not applied.
+// of the steps taken: it stops after a step whose update was not applied. `updates` is the
+// count of updates made before this call (Adam's bias correction needs it).
 torch::Tensor train_steps(std::vector<torch::Tensor> xs, std::vector<torch::Tensor> lengths,
                           std::vector<torch::Tensor> targets,
                           std::vector<torch::Tensor> target_lengths,
                           std::vector<torch::Tensor> params, std::vector<torch::Tensor> buffers,
-                          std::vector<double> rates, std::vector<double> momenta,
-                          std::vector<bool> active, std::vector<int64_t> spec, int64_t layers,
+                          std::vector<torch::Tensor> squares, std::vector<double> rates,
+                          std::vector<double> momenta, int64_t updates, std::vector<bool> active,
+                          std::vector<int64_t> spec, int64_t layers,
                           bool bidirectional, int64_t output, int64_t target,
                           pybind11::object ctc) {
   TORCH_CHECK(lengths.size() == xs.size() && targets.size() == xs.size() &&
@@ -34,7 +36,8 @@ torch::Tensor train_steps(std::vector<torch::Tensor> xs, std::vector<torch::Tens
   for (size_t s = 0; s < xs.size(); ++s) {
     auto [step_losses, applied] =
         lstmbench::train_step(xs[s], lengths[s], targets[s], target_lengths[s], params, buffers,
-                              rates, momenta, active, net, alignment);
+                              squares, rates, momenta, updates + int64_t(s) + 1, active, net,
+                              alignment);
     losses.push_back(step_losses);
     if (!applied) break;
   }
@@ -47,5 +50,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &lstmbench::forward,
         "K CellSpec LSTM runs over a sequence: (y, c, activations)");
   m.def("backward", &lstmbench::backward, "gradients of the CellSpec LSTM sequence");
-  m.def("train_steps", &train_steps, "SGD steps of K stacked networks: each run's mean losses");
+  m.def("train_steps", &train_steps, "SGD or Adam steps of K stacked networks: each run's mean losses");
 }
