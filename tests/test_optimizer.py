@@ -1,7 +1,7 @@
-"""The optimizer setting: Adam for stacked runs against torch.optim.Adam run by run, a run's
-id, and an Adam run trained by the fast path against the same run on the reference path
-(torch's own Adam). The C++ update is held to the torch-operations one in
-tests/test_network_step.py."""
+"""The optimizer settings: Adam for stacked runs against torch.optim.Adam run by run, a run's
+id, an Adam run trained by the fast path against the same run on the reference path (torch's
+own Adam), fused against alone; and halving the learning rate when the error stops falling.
+The C++ update is held to the torch-operations one in tests/test_network_step.py."""
 
 import dataclasses
 
@@ -102,3 +102,49 @@ def test_fused_adam_runs_equal_adam_runs_alone(small_mnist):
         )
         for a, b in zip(other.model.parameters(), one.model.parameters(), strict=True):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_the_rate_halves_after_evaluations_without_a_new_lowest_error(small_mnist):
+    """A run with halve_lr_after=2 trains exactly like one without it up to the evaluation
+    that makes two in a row without a new lowest error, and differently after it."""
+    base = RunConfig(
+        optimizer="adam",
+        cell="NPLSTM",
+        direction="uni",
+        target="ctc",
+        hidden=8,
+        batch_size=20,
+        lr=0.01,  # too high to settle at this size: the error soon stops setting new lows
+        samples=2000,
+        eval_every=100,
+        eval_samples=100,
+    )
+    halving = dataclasses.replace(base, halve_lr_after=2)
+    plain, halved = (train_run(c, progress=False, datasets=small_mnist) for c in (base, halving))
+    errors = [p["test_error"] for p in plain.curve]
+    first = next(
+        i for i in range(2, len(errors)) if min(errors[i - 1 : i + 1]) >= min(errors[: i - 1])
+    )
+    assert first + 1 < len(errors)
+    same = plain.curve[: first + 1]
+    assert [p["train_loss"] for p in halved.curve[: first + 1]] == pytest.approx(
+        [p["train_loss"] for p in same], rel=1e-5
+    )
+    assert [p["train_loss"] for p in halved.curve[first + 1 :]] != pytest.approx(
+        [p["train_loss"] for p in plain.curve[first + 1 :]], rel=1e-3
+    )
+
+
+def test_halving_steps_in_a_fused_group_and_alone_agree():
+    configs = [RunConfig(lr=0.4, momentum=0.0), RunConfig(lr=0.1, momentum=0.0)]
+    param = torch.ones(2, 3)
+    optimizer = FusedOptimizer([param], configs)
+    optimizer.halve_rate(0)
+    param.grad = torch.ones(2, 3)
+    optimizer.step()
+    torch.testing.assert_close(param, torch.tensor([[0.8] * 3, [0.9] * 3]))
+
+
+def test_a_negative_halving_patience_is_refused():
+    with pytest.raises(UserError, match="halve_lr_after must not be negative"):
+        RunConfig(halve_lr_after=-1)

@@ -16,7 +16,7 @@ from lstmbench.training.targets import TARGET_MODES
 # Beyond this a digit's strokes leave the image or cross each other.
 MAX_DISTORT = 3.0
 # Settings added after runs were recorded, and their defaults.
-LATER_SETTINGS = {"init": "", "distort": 0.0, "optimizer": "sgd"}
+LATER_SETTINGS = {"init": "", "distort": 0.0, "optimizer": "sgd", "halve_lr_after": 0}
 # The paper's SGD with momentum, or Adam (its second moments' decay fixed at ADAM_BETA2, and
 # its first moments' at the run's momentum).
 OPTIMIZERS = ("sgd", "adam")
@@ -61,6 +61,11 @@ class RunConfig:
         "distort every training image afresh each time it is seen (fixed-size images such as "
         "MNIST): 1 moves pixels 1.7 px (median), 0 is off",
     )
+    halve_lr_after: int = _setting(
+        0,
+        "halve the learning rate after this many evaluations in a row without a new lowest "
+        "error (0: never)",
+    )
     stuck_evals: int = _setting(
         8, "evaluations at chance, without progress, before stopping as diverged"
     )
@@ -102,7 +107,7 @@ class RunConfig:
             raise UserError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.samples < 0 or self.epochs <= 0 and self.samples == 0:
             raise UserError("training length: give epochs > 0 or samples > 0")
-        for name in ("eval_samples", "validation"):
+        for name in ("eval_samples", "validation", "halve_lr_after"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative")
         if not 0 <= self.distort <= MAX_DISTORT:

@@ -172,6 +172,9 @@ class FusedOptimizer:
         """Stop updating run k (it has finished)."""
         self.rates[k] = 0.0
 
+    def halve_rate(self, k: int) -> None:
+        self.rates[k] /= 2
+
     @torch.no_grad()
     def step(self) -> None:
         self.updates += 1
@@ -302,6 +305,9 @@ class FusedRuns:
 
     def network(self, k: int) -> SequenceNet:
         return self.nets.extract(k)
+
+    def halve_rate(self, k: int) -> None:
+        self.optimizer.halve_rate(k)
 
     def freeze(self, k: int) -> None:
         self.optimizer.freeze(k)

@@ -173,6 +173,10 @@ class SingleNet:
     def network(self, k: int) -> SequenceNet:
         return self.net
 
+    def halve_rate(self, k: int) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] /= 2
+
     def freeze(self, k: int) -> None:
         """Nothing to do: a single run's loop ends with it."""
 
@@ -184,6 +188,7 @@ class RunState:
         self.result = RunResult(config)
         self.watch = DivergenceWatch(chance, config.stuck_evals)
         self.losses: list[float] = []
+        self.since_best = 0  # evaluations since the lowest error, or since the rate halved
 
     def record(self, error: float, seen: int, wall: float) -> dict:
         """Add a curve point (mean training loss since the last one); update the best error."""
@@ -194,7 +199,19 @@ class RunState:
         result.curve.append(point)
         if not error >= result.best_error:  # also true while best_error is still NaN
             result.best_error, result.best_samples = error, seen
+            self.since_best = 0
+        else:
+            self.since_best += 1
         return point
+
+    def rate_to_halve(self) -> bool:
+        """Whether the run's learning rate halves now (config.halve_lr_after evaluations
+        without a new lowest error); the count starts again after it does."""
+        patience = self.result.config.halve_lr_after
+        if not patience or self.since_best < patience:
+            return False
+        self.since_best = 0
+        return True
 
     def stop(self, status: str, reason: str, seen: int, wall: float) -> None:
         result = self.result
@@ -261,6 +278,8 @@ def train_runs(
                 on_evaluation(runs[k].result, point)
             if runs[k].watch.stuck(error, point["train_loss"]):
                 stop(k, "diverged", f"error at chance since {seen} samples")
+            elif runs[k].rate_to_halve():
+                nets.halve_rate(k)
 
     while active and seen < total and not out_of_time:
         orders = list(
