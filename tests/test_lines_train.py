@@ -160,6 +160,7 @@ def test_the_benchmark_reads_real_lines_with_the_best_model_too(cache, tmp_path,
     args = ["lines", "benchmark", "--dataset", "uw3like:tiny", "--data", str(cache)]
     args += ["--minutes", "5", "--hidden", "8", "--batch-size", "8", "--samples", "48"]
     args += ["--eval-every", "16", "--eval-samples", "10", "--real", str(uw3)]
+    args += ["--optimizer", "sgd", "--lr", "1e-2"]  # a rate at which it gets worse after its best
     assert main(args + ["--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     result = json.loads(next(tmp_path.glob("*/result.json")).read_text())

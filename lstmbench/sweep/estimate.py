@@ -64,6 +64,7 @@ NOT_SPEED = (
     "eval_samples",
     "validation",
     "stuck_evals",
+    "halve_lr_after",
 )
 DRAWN_KINDS = ("int_uniform", "log_int_uniform")
 EVAL_TIMING = 100  # test samples an evaluation is timed on

@@ -50,5 +50,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &lstmbench::forward,
         "K CellSpec LSTM runs over a sequence: (y, c, activations)");
   m.def("backward", &lstmbench::backward, "gradients of the CellSpec LSTM sequence");
-  m.def("train_steps", &train_steps, "SGD or Adam steps of K stacked networks: each run's mean losses");
+  m.def("train_steps", &train_steps,
+        "SGD or Adam steps of K stacked networks: each run's mean losses");
 }
