@@ -14,6 +14,15 @@ from lstmbench.training.fused import FusedOptimizer
 from lstmbench.training.loop import train_run, train_runs
 
 
+def assert_trained_alike(mine, theirs):
+    """Two runs' training losses at every evaluation and final weights, to float rounding."""
+    assert [p["train_loss"] for p in mine.curve] == pytest.approx(
+        [p["train_loss"] for p in theirs.curve], rel=1e-4
+    )
+    for a, b in zip(mine.model.parameters(), theirs.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_stacked_adam_is_torchs_adam_run_by_run():
     torch.manual_seed(0)
     configs = [
@@ -68,11 +77,7 @@ def test_an_adam_run_on_the_fast_path_equals_torchs_adam(small_mnist):
     reference = dataclasses.replace(fast, impl="reference")  # a SingleNet: torch.optim.Adam
     results = [train_run(c, progress=False, datasets=small_mnist) for c in (fast, reference)]
     mine, theirs = results
-    assert [p["train_loss"] for p in mine.curve] == pytest.approx(
-        [p["train_loss"] for p in theirs.curve], rel=1e-4
-    )
-    for a, b in zip(mine.model.parameters(), theirs.model.parameters(), strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert_trained_alike(mine, theirs)
     # and it learned: the loss fell
     assert mine.curve[-1]["train_loss"] < mine.curve[0]["train_loss"]
 
@@ -97,11 +102,7 @@ def test_fused_adam_runs_equal_adam_runs_alone(small_mnist):
     alone = [train_run(c, progress=False, datasets=small_mnist) for c in configs]
     fused = train_runs(configs, small_mnist)
     for one, other in zip(alone, fused, strict=True):
-        assert [p["train_loss"] for p in other.curve] == pytest.approx(
-            [p["train_loss"] for p in one.curve], rel=1e-4
-        )
-        for a, b in zip(other.model.parameters(), one.model.parameters(), strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        assert_trained_alike(other, one)
 
 
 def test_the_rate_halves_after_evaluations_without_a_new_lowest_error(small_mnist):
