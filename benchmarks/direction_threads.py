@@ -12,13 +12,13 @@ unidirectional row shows what two threads give without a second direction to run
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
 import numpy as np
 import torch
 
+from lstmbench.bench.speed import cpu_name
 from lstmbench.data import load_dataset
 from lstmbench.training.config import RunConfig
 from lstmbench.training.fused import FusedRuns
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=100)
     args = parser.parse_args()
     train, _ = load_dataset(args.dataset)
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
+    print(f"{cpu_name()}, torch {torch.__version__}")
     print("direction  batch  1 thread (lines/s)  2 threads (lines/s)  ratio")
     for direction, batch_size in CASES:
         config = RunConfig(
