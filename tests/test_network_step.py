@@ -1,7 +1,8 @@
 """The C++ training step (network_step.h) against the same step in torch operations and
 autograd, in float64: losses, updated weights and momentum buffers, for every cell spec, both
 directions, both output layers, every target mode, variable-length batches, two layers, runs
-with their own batches or one shared batch, and a run that has stopped."""
+with their own batches or one shared batch, and a run that has stopped; Adam's update and its
+moments on a few of those; and one thread against two."""
 
 import numpy as np
 import pytest
