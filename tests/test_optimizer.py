@@ -136,7 +136,7 @@ def test_the_rate_halves_after_evaluations_without_a_new_lowest_error(small_mnis
     )
 
 
-def test_halving_steps_in_a_fused_group_and_alone_agree():
+def test_halving_one_stacked_run_leaves_the_others_rates():
     configs = [RunConfig(lr=0.4, momentum=0.0), RunConfig(lr=0.1, momentum=0.0)]
     param = torch.ones(2, 3)
     optimizer = FusedOptimizer([param], configs)
