@@ -178,6 +178,9 @@ class FusedOptimizer:
     @torch.no_grad()
     def step(self) -> None:
         self.updates += 1
+        if self.adam:  # the bias corrections, one per run, the same for every parameter
+            step_sizes = self.rates / (1 - self.momenta**self.updates)
+            second_correction = math.sqrt(1 - ADAM_BETA2**self.updates)
         for j, (param, buffer) in enumerate(zip(self.params, self.buffers, strict=True)):
             if param.grad is None:  # a placeholder for an absent peephole
                 continue
@@ -188,10 +191,8 @@ class FusedOptimizer:
                 self.squares[j].mul_(ADAM_BETA2).addcmul_(
                     param.grad, param.grad, value=1 - ADAM_BETA2
                 )
-                first_correction = 1 - momenta**self.updates
-                second_correction = math.sqrt(1 - ADAM_BETA2**self.updates)
                 denominator = self.squares[j].sqrt() / second_correction + ADAM_EPS
-                param.sub_(rates / first_correction * buffer / denominator)
+                param.sub_(step_sizes.view(shape) * buffer / denominator)
             else:
                 buffer.mul_(momenta).add_(param.grad)
                 param.sub_(rates * buffer)
