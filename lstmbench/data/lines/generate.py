@@ -30,13 +30,14 @@ from lstmbench.data.lines.faces import FaceSet, resolve_faces
 from lstmbench.data.lines.hyphenate import hyphenate
 from lstmbench.data.lines.normalize import normalize_line
 from lstmbench.data.lines.readers import RawLine, read_hdf5, write_hdf5
-from lstmbench.data.lines.scan_effects import print_effects
+from lstmbench.data.lines.scan_effects import fade_start, print_effects
 from lstmbench.errors import UserError
 
 # Bump when a change alters the lines, so old caches are not reused. 2: the era's faces,
 # report text with hyphenation, the codec of every character the text can produce. 3:
-# augraphy's printing effects.
-GENERATOR_VERSION = 3
+# augraphy's printing effects. 4: TeX's quotes drawn curly, faded line starts, full lines up
+# to 100 characters.
+GENERATOR_VERSION = 4
 SHARD_LINES = 2000
 TEST_SEGMENT_EVERY = 5  # every fifth stretch of the corpus is test text
 SEGMENT_WORDS = 30
@@ -46,6 +47,9 @@ SPLITS = {"train": 0, "test": 1}
 # eight ends in a hyphen (6 of the 50 lines in the sample).
 HYPHEN_END = 0.4
 HYPHEN_START = 0.1
+# Chance that a line's first glyphs are faded and broken, as where a scan's light or a
+# copier's toner falls off at the page's left margin (the UW3 sample's page shows it).
+FADED_START = 0.25
 # "classic": the hand-written scan alone; "augraphy": augraphy's printing effects first.
 DEGRADATIONS = ("classic", "augraphy")
 
@@ -63,7 +67,8 @@ class SizePreset:
 PRESETS = {
     "tiny": SizePreset(train=240, test=60, min_chars=8, max_chars=24),
     "small": SizePreset(train=10000, test=1000, min_chars=10, max_chars=50),
-    "full": SizePreset(train=60000, test=3000, min_chars=10, max_chars=80),
+    # UW3's longest lines run to 100 characters (5 of the 50 in the sample are over 80).
+    "full": SizePreset(train=60000, test=3000, min_chars=10, max_chars=100),
 }
 
 
@@ -198,8 +203,16 @@ def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
+def printed_form(text: str) -> str:
+    """The characters a transcript stands for on the page: UW3's transcripts write TeX's
+    quotes, `` for an opening and '' for a closing curly quote."""
+    return text.replace("``", "\u201c").replace("''", "\u201d")
+
+
 def render_text(text: str, font: ImageFont.FreeTypeFont, tracking: float, spacing: float):
-    """Ink image (float32 in [0, 1]) of one text line, letter- and word-spaced as given."""
+    """Ink image (float32 in [0, 1]) of one transcript's printed form, letter- and
+    word-spaced as given."""
+    text = printed_form(text)
     ascent, descent = font.getmetrics()
     pad = ascent // 3
     advances = [font.getlength(c) * (spacing if c == " " else 1.0) + tracking for c in text]
@@ -217,6 +230,8 @@ def degrade(ink: np.ndarray, rng: np.random.Generator, params: GenerationParams)
     """A scan-like grey image (paper 255): the printing effects of the set's degradation
     (augraphy's, scan_effects.py), then the scan's slight skew and warp, blur, noise and
     thresholding."""
+    if rng.random() < FADED_START:
+        ink = fade_start(ink, rng)
     if params.degradation == "augraphy":
         page = (255.0 * (1.0 - np.clip(ink, 0.0, 1.0))).astype(np.uint8)
         ink = 1.0 - print_effects(page, rng, params.strength).astype(np.float32) / 255.0

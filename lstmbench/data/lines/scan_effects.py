@@ -1,4 +1,4 @@
-"""Printing and scanning effects from augraphy, for generated lines.
+"""Printing and scanning effects for generated lines: augraphy's, and a faded line start.
 
 Applied to the rendered line as a grey page (paper 255) before the scan's geometry and
 binarization (generate.py): ink that bleeds into the paper around strokes (printing and
@@ -12,6 +12,8 @@ augraphy draws from Python's and NumPy's global random generators and OpenCV's; 
 seeds all three from its own stream first, so a set stays the same whatever the number of
 worker processes. augraphy is imported on first use: only lines made with these effects
 need it.
+
+A faded start is hand-written: none of augraphy's effects is tied to where a line begins.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+from scipy import ndimage
 
 from lstmbench.errors import UserError
 
@@ -63,3 +66,23 @@ def print_effects(page: np.ndarray, rng: np.random.Generator, strength: float) -
         if changed is not None:
             image = changed
     return np.asarray(image, dtype=np.uint8)
+
+
+def fade_start(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Ink (float32 in [0, 1], 1 is ink) whose first glyphs are faded and broken.
+
+    The ink's strength climbs from a low point at the first inked column to full strength
+    over up to about two glyphs, in uneven patches, so that the scan's threshold
+    (generate.degrade) breaks strokes where they are faint, as a page's left margin looks
+    when the light or the toner falls off there."""
+    height, width = ink.shape
+    inked = np.flatnonzero(ink.max(axis=0) > 0.5)
+    if not len(inked):
+        return ink
+    span = rng.uniform(0.3, 1.2) * height  # the image is about 1.6 font sizes high
+    depth = rng.uniform(0.4, 0.9)  # ink lost at the first inked column
+    loss = depth * np.clip(1.0 - (np.arange(width) - inked[0]) / span, 0.0, 1.0)
+    patches = ndimage.gaussian_filter(rng.standard_normal((height, width)), 1.5)
+    patches /= max(float(patches.std()), 1e-6)
+    strength = np.clip(1.0 - loss[None, :] * (1.0 + 0.5 * patches), 0.0, 1.0)
+    return (ink * strength).astype(np.float32)
