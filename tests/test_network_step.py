@@ -156,3 +156,20 @@ def test_two_threads_give_what_one_gives(float64):
     np.testing.assert_allclose(two_losses, one_losses, rtol=1e-12)
     for mine, theirs in zip(two_params, one_params, strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.skipif(not torch.set_flush_denormal(False), reason="no flush-denormal mode here")
+def test_the_second_directions_thread_flushes_denormals_as_the_caller_does():
+    """Flushing denormals is a per-thread setting: the thread that runs the second direction
+    takes the caller's, whether on or off."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        for flush in (True, False):
+            torch.set_flush_denormal(flush)
+            threads = native_kernel().direction_threads()
+            assert [flushes for flushes, _ in threads] == [flush, flush]
+            assert len({number for _, number in threads}) == 2  # two threads ran them
+    finally:
+        torch.set_num_threads(before)
+        torch.set_flush_denormal(False)

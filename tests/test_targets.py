@@ -114,6 +114,23 @@ def test_native_alignment_equals_the_reference(scale):
     torch.testing.assert_close(nll, expected_nll, rtol=1e-12, atol=0)
 
 
+@pytest.mark.skipif(native_ctc() is None, reason="the C++ kernels could not be built")
+def test_native_alignment_on_two_threads_equals_one():
+    """A batch's sequences are aligned side by side on torch's threads (ctc.cpp), each in
+    its own thread's workspace: two threads give exactly what one gives."""
+    batch = line_like_batch(10.0)
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(native_ctc().alignment(*batch))
+    finally:
+        torch.set_num_threads(before)
+    for one, two in zip(*results, strict=True):
+        torch.testing.assert_close(two, one, rtol=0, atol=0)
+
+
 def test_log_space_pass_equals_the_reference():
     log_probs, targets, lengths, target_lengths = line_like_batch(2.0)
     for b in range(3):  # sequences the scaled pass handles: the log pass alone must agree

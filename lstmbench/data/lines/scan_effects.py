@@ -72,14 +72,14 @@ def fade_start(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Ink (float32 in [0, 1], 1 is ink) whose first glyphs are faded and broken.
 
     The ink's strength climbs from a low point at the first inked column to full strength
-    over up to about two glyphs, in uneven patches, so that the scan's threshold
+    over one to four glyphs (half an em to two), in uneven patches, so that the scan's threshold
     (generate.degrade) breaks strokes where they are faint, as a page's left margin looks
     when the light or the toner falls off there."""
     height, width = ink.shape
     inked = np.flatnonzero(ink.max(axis=0) > 0.5)
     if not len(inked):
         return ink
-    span = rng.uniform(0.3, 1.2) * height  # the image is about 1.6 font sizes high
+    span = rng.uniform(0.3, 1.2) * height  # the image is about 1.7 ems high
     depth = rng.uniform(0.4, 0.9)  # ink lost at the first inked column
     loss = depth * np.clip(1.0 - (np.arange(width) - inked[0]) / span, 0.0, 1.0)
     patches = ndimage.gaussian_filter(rng.standard_normal((height, width)), 1.5)

@@ -6,19 +6,28 @@ import contextlib
 import functools
 import hashlib
 import os
+import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
 
 HERE = Path(__file__).parent
+# at::parallel_for is a header template: compiled without OpenMP it runs all its work on the
+# calling thread. With -fopenmp it runs on torch's OpenMP threads (the loader hands the
+# kernel the libgomp that torch has loaded already), so a step's two directions
+# (network_step.h: each_direction) and a batch's CTC alignments (ctc.cpp) use the cores
+# torch is given. Apple's compiler has no -fopenmp: there both run on one thread.
+LINUX = sys.platform.startswith("linux")
+PARALLEL = ["-fopenmp"] if LINUX else ["-fopenmp-simd"]
 # -march=native because the build happens on the machine that runs it.
-FLAGS = ["-O3", "-march=native"]
+FLAGS = ["-O3", "-march=native", *PARALLEL]
 # Per source: -ffast-math lets the exp in the gate loops vectorize (glibc's vector math
 # library); the CTC recursions need infinities to behave, so they go without it.
 SOURCES = {
-    "spec_lstm": [*FLAGS, "-ffast-math", "-fopenmp-simd"],
+    "spec_lstm": [*FLAGS, "-ffast-math"],
     "ctc": FLAGS,
 }
+LINK_FLAGS = ["-fopenmp"] if LINUX else []
 # The headers each source includes: part of its build's identity, copied beside it.
 HEADERS = {"spec_lstm": ["recurrence.h", "network_step.h"], "ctc": []}
 DISABLE_VARIABLE = "LSTMBENCH_NO_NATIVE"
@@ -108,7 +117,7 @@ def build_name(stem: str) -> str:
     flags and torch installation, so a cache shared between machines, environments or
     checkouts (which build from a copy kept in the folder, see _source_copy) stays valid."""
     source = b"".join((HERE / name).read_bytes() for name in _files(stem))
-    source += repr(SOURCES[stem]).encode() + _toolchain().encode()
+    source += repr((SOURCES[stem], LINK_FLAGS)).encode() + _toolchain().encode()
     return f"lstmbench_{stem}_{_cpu_signature()}_{hashlib.sha1(source).hexdigest()[:8]}"
 
 
@@ -147,6 +156,7 @@ def native_module(stem: str) -> ModuleType | None:
                 name=name,
                 sources=[str(_source_copy(stem, folder))],
                 extra_cflags=SOURCES[stem],
+                extra_ldflags=LINK_FLAGS,
                 build_directory=str(folder),
                 verbose=False,
             )

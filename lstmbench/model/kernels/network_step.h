@@ -25,6 +25,11 @@
 
 #include "recurrence.h"
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#define LSTMBENCH_MXCSR 1
+#endif
+
 namespace lstmbench {
 
 enum OutputKind : int64_t { kSoftmax = 0, kLogistic = 1 };
@@ -97,6 +102,51 @@ inline torch::Tensor reverse_padded(const torch::Tensor& x, const std::vector<in
   return out;
 }
 
+// The calling thread's floating-point control: on x86 its MXCSR, whose flush-to-zero and
+// denormals-are-zero bits torch.set_flush_denormal sets, for the calling thread only.
+inline unsigned int float_control() {
+#ifdef LSTMBENCH_MXCSR
+  return _mm_getcsr();
+#else
+  return 0;
+#endif
+}
+
+// Whether the calling thread flushes denormal floats to zero (x86: FTZ and DAZ both set).
+inline bool flushes_denormals() {
+#ifdef LSTMBENCH_MXCSR
+  constexpr unsigned int kFlushBits = 0x8040;  // FTZ (bit 15) and DAZ (bit 6)
+  return (float_control() & kFlushBits) == kFlushBits;
+#else
+  return false;
+#endif
+}
+
+// A worker thread computes with its caller's control bits while in scope, and its own after:
+// a worker that kept denormals, where the training loop flushes them, would compute a
+// trained network's saturated gates on the CPU's slow path (benchmarks/denormals.py).
+class CallerFloatControl {
+ public:
+  explicit CallerFloatControl(unsigned int caller) : own_(float_control()) {
+#ifdef LSTMBENCH_MXCSR
+    constexpr unsigned int kStatusBits = 0x3F;  // exception flags: the thread's own
+    _mm_setcsr((caller & ~kStatusBits) | (own_ & kStatusBits));
+#else
+    (void)caller;
+#endif
+  }
+  ~CallerFloatControl() {
+#ifdef LSTMBENCH_MXCSR
+    _mm_setcsr(own_);
+#endif
+  }
+  CallerFloatControl(const CallerFloatControl&) = delete;
+  CallerFloatControl& operator=(const CallerFloatControl&) = delete;
+
+ private:
+  unsigned int own_;
+};
+
 // fn(0) and, for a bidirectional layer, fn(1). The two directions share nothing until their
 // outputs meet, so with two threads or more each gets a thread of its own: at batch sizes
 // up to kSmallBatch the time loop is hand-written and runs on one thread, and this is what
@@ -108,8 +158,10 @@ void each_direction(int64_t directions, const F& fn) {
     for (int64_t dir = 0; dir < directions; ++dir) fn(dir);
     return;
   }
+  const unsigned int caller = float_control();
   at::parallel_for(0, directions, 1, [&](int64_t begin, int64_t end) {
     torch::NoGradGuard no_grad;  // grad mode is per thread, and the step records no graph
+    CallerFloatControl as_caller(caller);
     for (int64_t dir = begin; dir < end; ++dir) fn(dir);
   });
 }

@@ -44,6 +44,16 @@ torch::Tensor train_steps(std::vector<torch::Tensor> xs, std::vector<torch::Tens
   return torch::stack(losses);
 }
 
+// For each direction of a bidirectional layer: whether the thread that runs it flushes
+// denormal floats, and that thread's number in ATen's pool (they differ with two threads).
+std::vector<std::pair<bool, int64_t>> direction_threads() {
+  std::vector<std::pair<bool, int64_t>> threads(2);
+  lstmbench::each_direction(2, [&](int64_t dir) {
+    threads[dir] = {lstmbench::flushes_denormals(), at::get_thread_num()};
+  });
+  return threads;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -52,4 +62,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("backward", &lstmbench::backward, "gradients of the CellSpec LSTM sequence");
   m.def("train_steps", &train_steps,
         "SGD or Adam steps of K stacked networks: each run's mean losses");
+  m.def("direction_threads", &direction_threads,
+        "(flushes denormals, thread number) of the threads that run a layer's two directions");
 }
