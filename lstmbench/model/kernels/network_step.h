@@ -151,7 +151,8 @@ class CallerFloatControl {
 // outputs meet, so with two threads or more each gets a thread of its own: at batch sizes
 // up to kSmallBatch the time loop is hand-written and runs on one thread, and this is what
 // puts a second core to work. ATen runs parallel work nested inside serially, so each
-// direction's products keep to its thread.
+// direction's products keep to its thread. (at::parallel_for runs on threads only where
+// this is compiled with OpenMP: native.py.)
 template <typename F>
 void each_direction(int64_t directions, const F& fn) {
   if (directions == 1 || at::get_num_threads() < 2) {
