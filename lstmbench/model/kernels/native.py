@@ -155,8 +155,10 @@ def native_module(stem: str) -> ModuleType | None:
             return load(
                 name=name,
                 sources=[str(_source_copy(stem, folder))],
-                extra_cflags=SOURCES[stem],
-                extra_ldflags=LINK_FLAGS,
+                # Copies: torch appends to the lists it is given, and they are part of
+                # build_name's hash.
+                extra_cflags=list(SOURCES[stem]),
+                extra_ldflags=list(LINK_FLAGS),
                 build_directory=str(folder),
                 verbose=False,
             )
