@@ -65,6 +65,7 @@ NOT_SPEED = (
     "validation",
     "stuck_evals",
     "halve_lr_after",
+    "lr_schedule",
 )
 DRAWN_KINDS = ("int_uniform", "log_int_uniform")
 EVAL_TIMING = 100  # test samples an evaluation is timed on

@@ -11,12 +11,19 @@ from lstmbench.data import check_dataset_name
 from lstmbench.errors import UserError
 from lstmbench.model.cells import get_cell
 from lstmbench.model.nets import DIRECTIONS, IMPLEMENTATIONS, OUTPUTS, check_choice
+from lstmbench.training.schedule import SCHEDULES
 from lstmbench.training.targets import TARGET_MODES
 
 # Beyond this a digit's strokes leave the image or cross each other.
 MAX_DISTORT = 3.0
 # Settings added after runs were recorded, and their defaults.
-LATER_SETTINGS = {"init": "", "distort": 0.0, "optimizer": "sgd", "halve_lr_after": 0}
+LATER_SETTINGS = {
+    "init": "",
+    "distort": 0.0,
+    "optimizer": "sgd",
+    "halve_lr_after": 0,
+    "lr_schedule": "constant",
+}
 # The paper's SGD with momentum, or Adam (its second moments' decay fixed at ADAM_BETA2, and
 # its first moments' at the run's momentum).
 OPTIMIZERS = ("sgd", "adam")
@@ -66,6 +73,12 @@ class RunConfig:
         "halve the learning rate after this many evaluations in a row without a new lowest "
         "error (0: never)",
     )
+    lr_schedule: str = _setting(
+        "constant",
+        "learning rate over the run: constant, or cosine (down to zero at the run's end: its "
+        "samples, or its time limit where that ends it sooner); halvings apply on top",
+        SCHEDULES,
+    )
     stuck_evals: int = _setting(
         8, "evaluations at chance, without progress, before stopping as diverged"
     )
@@ -91,6 +104,7 @@ class RunConfig:
         check_choice("target mode", self.target, TARGET_MODES)
         check_choice("implementation", self.impl, IMPLEMENTATIONS)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("learning-rate schedule", self.lr_schedule, SCHEDULES)
         positive = {
             "layers": self.layers,
             "hidden": self.hidden,

@@ -167,6 +167,7 @@ class FusedOptimizer:
         self.buffers = [torch.zeros_like(p) for p in self.params]
         self.squares = [torch.zeros_like(p) for p in self.params] if self.adam else []
         self.updates = 0
+        self.schedule_factor = 1.0  # the learning-rate schedule's, the same for every run
 
     def freeze(self, k: int) -> None:
         """Stop updating run k (it has finished)."""
@@ -175,17 +176,22 @@ class FusedOptimizer:
     def halve_rate(self, k: int) -> None:
         self.rates[k] /= 2
 
+    def applied_rates(self) -> torch.Tensor:
+        """Each run's learning rate for the next update: its own, times the schedule's factor."""
+        return self.rates * self.schedule_factor
+
     @torch.no_grad()
     def step(self) -> None:
         self.updates += 1
+        applied = self.applied_rates()
         if self.adam:  # the bias corrections, one per run, the same for every parameter
-            step_sizes = self.rates / (1 - self.momenta**self.updates)
+            step_sizes = applied / (1 - self.momenta**self.updates)
             second_correction = math.sqrt(1 - ADAM_BETA2**self.updates)
         for j, (param, buffer) in enumerate(zip(self.params, self.buffers, strict=True)):
             if param.grad is None:  # a placeholder for an absent peephole
                 continue
             shape = (-1,) + (1,) * (param.dim() - 1)
-            rates, momenta = self.rates.view(shape), self.momenta.view(shape)
+            rates, momenta = applied.view(shape), self.momenta.view(shape)
             if self.adam:
                 buffer.mul_(momenta).add_((1 - momenta) * param.grad)
                 self.squares[j].mul_(ADAM_BETA2).addcmul_(
@@ -245,7 +251,7 @@ class FusedRuns:
             self.params,
             self.optimizer.buffers,
             self.optimizer.squares,
-            self.optimizer.rates.tolist(),
+            self.optimizer.applied_rates().tolist(),
             self.optimizer.momenta.tolist(),
             self.optimizer.updates,
             [k in active for k in range(runs)],
@@ -309,6 +315,9 @@ class FusedRuns:
 
     def halve_rate(self, k: int) -> None:
         self.optimizer.halve_rate(k)
+
+    def set_schedule_factor(self, factor: float) -> None:
+        self.optimizer.schedule_factor = factor
 
     def freeze(self, k: int) -> None:
         self.optimizer.freeze(k)

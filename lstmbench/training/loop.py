@@ -26,6 +26,7 @@ from lstmbench.training.init import fit_datasets, initial_net, read_starting_mod
 from lstmbench.training.losses import sequence_loss
 from lstmbench.training.progress import TrainingProgress
 from lstmbench.training.record import RunResult
+from lstmbench.training.schedule import rate_factor, run_progress
 from lstmbench.training.targets import FIXED_MODES
 
 OnEvaluation = Callable[[RunResult, dict], None]
@@ -134,6 +135,8 @@ class SingleNet:
 
     def __init__(self, config: RunConfig, train_set: SequenceDataset, device: str):
         self.config = config
+        self.rate = config.lr  # after any halvings; the schedule's factor applies on top
+        self.schedule_factor = 1.0
         torch.manual_seed(config.seed)
         self.net = initial_net(config, train_set).to(device)
         if config.optimizer == "adam":
@@ -174,8 +177,13 @@ class SingleNet:
         return self.net
 
     def halve_rate(self, k: int) -> None:
+        self.rate /= 2
+        self.set_schedule_factor(self.schedule_factor)
+
+    def set_schedule_factor(self, factor: float) -> None:
+        self.schedule_factor = factor
         for group in self.optimizer.param_groups:
-            group["lr"] /= 2
+            group["lr"] = self.rate * factor
 
     def freeze(self, k: int) -> None:
         """Nothing to do: a single run's loop ends with it."""
@@ -232,7 +240,9 @@ def train_runs(
     Each run starts from the weights and sees the samples, in the order, of its own seed.
     `on_evaluation(result, point)` receives each curve point as soon as it is measured,
     with result.model the network as it is at that point;
-    `time_limit` > 0 ends training after that many seconds, with a last evaluation.
+    `time_limit` > 0 ends training after that many seconds, with a last evaluation (and a
+    learning-rate schedule then runs its course by that time, where it comes before the
+    samples' end).
     A fused group raises FusedUnstable when a run's loss stops being finite (its overflow
     could reach the others through the shared arithmetic); train those runs alone instead.
     """
@@ -287,6 +297,11 @@ def train_runs(
         )
         at = 0
         while at < len(orders) and active and seen < total and not out_of_time:
+            # The schedule's factor is set once a chunk: CHUNK_STEPS steps are a small
+            # fraction of any run long enough for a schedule to matter.
+            elapsed = time.perf_counter() - start
+            progress = run_progress(seen, total, elapsed, time_limit)
+            nets.set_schedule_factor(rate_factor(base.lr_schedule, progress))
             chunk = next_chunk(orders, at, seen, next_eval, total)
             at += len(chunk)
             loading = time.perf_counter()
