@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lstmbench.errors import UserError
+
 # Class 0 of every dataset is the blank: no label (CTC's blank, and the frames around a fixed
 # target).
 BLANK = 0
@@ -45,6 +47,16 @@ class SequenceDataset:
     def batch(self, indices: np.ndarray) -> Batch:
         """The padded batch of the given sample indices."""
         raise NotImplementedError
+
+    def for_input_size(self, size: int) -> SequenceDataset:
+        """This dataset as a network reading `size` values a step sees it: itself where the
+        sizes agree. Only text lines can be scaled to another size."""
+        if size == self.n_features:
+            return self
+        raise UserError(
+            f"this dataset has {self.n_features} values a step and cannot be scaled to "
+            f"{size}: --line-height applies to text lines only"
+        )
 
     def batches(self, steps: list[np.ndarray]) -> list[Batch]:
         """The batches of consecutive training steps (each its sample indices)."""

@@ -75,6 +75,7 @@ class SequenceNet(nn.Module):
         if layers < 1:
             raise UserError(f"layers must be at least 1, got {layers}")
         self.output = output
+        self.input_size = input_size
         self.layers = nn.ModuleList()
         size = input_size
         for _ in range(layers):

@@ -50,7 +50,7 @@ from lstmbench.sweep.spec import Spec
 from lstmbench.training.config import RunConfig
 from lstmbench.training.evaluate import evaluate
 from lstmbench.training.fused import make_tasks
-from lstmbench.training.loop import train_runs
+from lstmbench.training.loop import at_line_height, train_runs
 
 # Settings that change how long or how often a run trains, or what it learns, but not the
 # time of one training step: runs differing only in them share one timing.
@@ -434,18 +434,18 @@ def _time_group(group: Group, data: DataInfo, options: EstimateOptions) -> None:
     else:
         samples = min(samples, len(train))
         timed_set = warm_set = train
+    warm_set, timed_set, test = at_line_height(base, warm_set, timed_set, data.test)
     device = options.device
     warm = _truncated(base, min(samples, WARMUP_STEPS * base.batch_size))
     # first calls allocate (and build kernels); keep them off the clock
-    train_runs([warm], (warm_set, data.test), device)
-    datasets = (timed_set, data.test)
+    train_runs([warm], (warm_set, test), device)
+    datasets = (timed_set, test)
     alone, results, samples = _per_sample([base], datasets, options.repeats, samples, device)
     group.alone = alone * group.width_scale
     model = results[0].model.to(device)
-    count = min(EVAL_TIMING, len(data.test))
-    group.eval_sample = (
-        min(_seconds(evaluate, model, data.test, count, device) for _ in range(2)) / count
-    )
+    count = min(EVAL_TIMING, len(test))
+    evaluation = min(_seconds(evaluate, model, test, count, device) for _ in range(2))
+    group.eval_sample = evaluation / count
     if group.pack > 1:
         members = _largest_task(group, device)
         pack = [_truncated(c, samples, lr=TIMING_LR, **_drawn(group)) for c in members]

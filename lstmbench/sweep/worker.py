@@ -14,7 +14,7 @@ from lstmbench.data import load_dataset
 from lstmbench.errors import UserError
 from lstmbench.model.cells import load_plugins
 from lstmbench.training.config import RunConfig
-from lstmbench.training.loop import train_runs
+from lstmbench.training.loop import at_line_height, train_runs
 from lstmbench.training.record import RunResult
 
 _DATASETS: dict[tuple, tuple] = {}  # loaded (train, test) sets, kept for the worker's life
@@ -31,10 +31,12 @@ def init_worker(threads: int, plugins: list[str], die_with_parent: bool = True) 
 
 
 def datasets_for(config: RunConfig, data_path: str | None):
-    """The (train, test) sets of a config, loaded once per worker."""
-    key = (config.dataset, data_path, config.validation, config.seed if config.validation else 0)
+    """The (train, test) sets of a config as its runs read them, loaded once per worker."""
+    seed = config.seed if config.validation else 0
+    key = (config.dataset, data_path, config.validation, seed, config.line_height)
     if key not in _DATASETS:
-        _DATASETS[key] = load_dataset(config.dataset, data_path, config.validation, config.seed)
+        datasets = load_dataset(config.dataset, data_path, config.validation, config.seed)
+        _DATASETS[key] = at_line_height(config, *datasets)
     return _DATASETS[key]
 
 

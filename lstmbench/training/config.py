@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 
 from lstmbench.data import check_dataset_name
+from lstmbench.data.lines import TARGET_HEIGHT
 from lstmbench.errors import UserError
 from lstmbench.model.cells import get_cell
 from lstmbench.model.nets import DIRECTIONS, IMPLEMENTATIONS, OUTPUTS, check_choice
@@ -23,7 +24,10 @@ LATER_SETTINGS = {
     "optimizer": "sgd",
     "halve_lr_after": 0,
     "lr_schedule": "constant",
+    "line_height": TARGET_HEIGHT,
 }
+# Below this a line's small letters are a few pixels high.
+MIN_LINE_HEIGHT = 16
 # The paper's SGD with momentum, or Adam (its second moments' decay fixed at ADAM_BETA2, and
 # its first moments' at the run's momentum).
 OPTIMIZERS = ("sgd", "adam")
@@ -90,6 +94,11 @@ class RunConfig:
         "sgd (with momentum, the paper's) or adam (torch's, beta2 0.999)",
         OPTIMIZERS,
     )
+    line_height: int = _setting(
+        TARGET_HEIGHT,
+        f"text lines: the height in px the network reads them at (normalized to {TARGET_HEIGHT} "
+        "px, then scaled down, widths in proportion)",
+    )
     init: str = _setting(
         "",
         "continue training from this trained model (its model.pt or run directory); the run "
@@ -124,6 +133,11 @@ class RunConfig:
         for name in ("eval_samples", "validation", "halve_lr_after"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must not be negative")
+        if not MIN_LINE_HEIGHT <= self.line_height <= TARGET_HEIGHT:
+            raise UserError(
+                f"line height must be between {MIN_LINE_HEIGHT} and {TARGET_HEIGHT} px, got "
+                f"{self.line_height}"
+            )
         if not 0 <= self.distort <= MAX_DISTORT:
             raise UserError(
                 f"distort must be between 0 (off) and {MAX_DISTORT}, got {self.distort}"

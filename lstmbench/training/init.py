@@ -15,10 +15,9 @@ from lstmbench.training.checkpoint import build_net, read_checkpoint
 from lstmbench.training.config import RunConfig
 
 # What shapes the network: taken from the model, so its weights fit.
-ARCHITECTURE = ("cell", "direction", "layers", "output", "hidden")
-# Values per time step of the datasets with a fixed input size; text lines have 48.
+ARCHITECTURE = ("cell", "direction", "layers", "output", "hidden", "line_height")
+# Values per time step of the datasets with a fixed input size; text lines have their height.
 INPUT_FEATURES = {"mnist": 28}
-LINE_FEATURES = 48
 
 
 @dataclass
@@ -36,7 +35,7 @@ class StartingModel:
 
     @property
     def n_features(self) -> int:
-        return INPUT_FEATURES.get(self.config.dataset.partition(":")[0], LINE_FEATURES)
+        return INPUT_FEATURES.get(self.config.dataset.partition(":")[0], self.config.line_height)
 
 
 def read_starting_model(path: str | Path) -> StartingModel:
@@ -52,9 +51,10 @@ def adopt_architecture(config: RunConfig, given: set[str] = frozenset()) -> RunC
     user) that differs from the model's is refused rather than silently replaced."""
     start = read_starting_model(config.init)
     conflicts = [
-        f"--{name} {getattr(config, name)} (the model has {getattr(start.config, name)})"
+        f"--{option} {getattr(config, name)} (the model has {getattr(start.config, name)})"
         for name in ARCHITECTURE
         if name in given and getattr(config, name) != getattr(start.config, name)
+        for option in [name.replace("_", "-")]
     ]
     if conflicts:
         raise UserError(

@@ -15,6 +15,7 @@ import torch
 
 from lstmbench.data import SequenceDataset, load_dataset
 from lstmbench.data.distort import Distortion
+from lstmbench.data.lines import TARGET_HEIGHT
 from lstmbench.errors import UserError
 from lstmbench.model.kernels.native import native_ctc, native_kernel
 from lstmbench.model.nets import SequenceNet
@@ -57,6 +58,16 @@ def check_compatible(config: RunConfig, dataset: SequenceDataset) -> None:
             f"--distort warps fixed-size images such as MNIST; dataset {config.dataset!r} "
             "has variable-length sequences: leave --distort at 0"
         )
+
+
+def at_line_height(config: RunConfig, *datasets: SequenceDataset) -> tuple[SequenceDataset, ...]:
+    """The datasets as the run reads them: text lines scaled to its line height."""
+    if config.line_height == TARGET_HEIGHT:
+        return datasets
+    try:
+        return tuple(dataset.for_input_size(config.line_height) for dataset in datasets)
+    except UserError as error:
+        raise UserError(f"dataset {config.dataset!r}: {error}") from None
 
 
 def load_kernels(config: RunConfig, device: str) -> None:
@@ -251,8 +262,8 @@ def train_runs(
         raise ValueError("runs trained together must differ only in " + ", ".join(FUSABLE))
     if device == "cpu":
         torch.set_flush_denormal(FLUSH_DENORMALS)
-    train_set, test_set = datasets
     base = configs[0]
+    train_set, test_set = at_line_height(base, *datasets)
     check_compatible(base, train_set)
     if fuse_key(base) is None:
         nets = SingleNet(base, train_set, device)
@@ -358,6 +369,7 @@ def train_run(
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("device 'cuda' requested but torch sees no GPU; use --device cpu")
     datasets = datasets or load_dataset(config.dataset, data_path, config.validation, config.seed)
+    datasets = at_line_height(config, *datasets)
     if config.init:
         datasets = fit_datasets(read_starting_model(config.init), datasets, config.dataset)
     if out_dir is not None:

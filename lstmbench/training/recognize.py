@@ -14,6 +14,7 @@ from lstmbench.data.lines.dataset import LineDataset
 from lstmbench.errors import UserError
 from lstmbench.model.nets import SequenceNet
 from lstmbench.training.checkpoint import load_checkpoint, read_checkpoint
+from lstmbench.training.config import RunConfig
 from lstmbench.training.metrics import best_path, character_errors
 
 RECOGNITION_BATCH = 32
@@ -29,13 +30,16 @@ def load_line_model(path: str | Path) -> tuple[object, SequenceNet, Codec]:
             "(train with --dataset lines:PATH or uw3like:SIZE)"
         )
     codec = Codec.from_dict(values)
-    config, net = load_checkpoint(model, LineDataset([], [], codec))
+    height = RunConfig.from_dict(saved["config"]).line_height
+    config, net = load_checkpoint(model, LineDataset([], [], codec, height=height))
     return config, net.eval(), codec
 
 
 @torch.no_grad()
 def decode_lines(net: SequenceNet, dataset: LineDataset, device="cpu") -> list[list[int]]:
-    """Best-path labels of every line, batched by width (padding does not change them)."""
+    """Best-path labels of every line, batched by width (padding does not change them), the
+    lines scaled to the height the network reads."""
+    dataset = dataset.for_input_size(net.input_size)
     order = np.argsort(dataset.widths, kind="stable")
     decoded: list[list[int]] = [[] for _ in range(len(dataset))]
     for start in range(0, len(order), RECOGNITION_BATCH):

@@ -6,6 +6,9 @@ Registers the datasets `lines:TRAIN[,TEST]` (directories, list files, .h5) and
 
 from lstmbench.data.registry import register_dataset
 
+# Lines are normalized to this height (the paper's); a run may read them scaled smaller.
+TARGET_HEIGHT = 48
+
 
 def _load_lines(argument, path, validation, seed):
     from lstmbench.data.lines.dataset import load_lines  # deferred: PIL and SciPy load slowly

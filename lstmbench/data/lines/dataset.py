@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from lstmbench.data.base import Batch, SequenceDataset
+from lstmbench.data.lines import TARGET_HEIGHT
 from lstmbench.data.lines.codec import Codec
-from lstmbench.data.lines.normalize import TARGET_HEIGHT, EmptyLineError, normalize_line
+from lstmbench.data.lines.normalize import EmptyLineError, normalize_line, scale_to_height
 from lstmbench.data.lines.readers import RawLine, ReadReport, read_lines
 from lstmbench.errors import UserError
 
@@ -20,13 +21,21 @@ BUCKET_WINDOW = 50
 
 
 class LineDataset(SequenceDataset):
-    """48 px lines (uint8, ink 255) with transcripts, encoded by a codec shared by train/test."""
+    """Normalized lines (uint8, ink 255; 48 px, or scaled to another height) with
+    transcripts, encoded by a codec shared by train/test."""
 
     metric = "character"
     fixed_length = False
-    n_features = TARGET_HEIGHT
 
-    def __init__(self, images: list[np.ndarray], texts: list[str], codec: Codec, names=None):
+    def __init__(
+        self,
+        images: list[np.ndarray],
+        texts: list[str],
+        codec: Codec,
+        names=None,
+        height: int = TARGET_HEIGHT,
+    ):
+        self.n_features = images[0].shape[0] if images else height
         self.images = images
         self.texts = texts
         self.codec = codec
@@ -39,7 +48,7 @@ class LineDataset(SequenceDataset):
         return len(self.images)
 
     def batch(self, indices):
-        """Columns as steps (T, B, 48) in [0, 1], zero-padded; labels padded with blanks."""
+        """Columns as steps (T, B, height) in [0, 1], zero-padded; labels padded with blanks."""
         indices = np.asarray(indices)
         widths = self.widths[indices]
         inputs = np.zeros((int(widths.max()), len(indices), self.n_features), dtype=np.float32)
@@ -77,7 +86,16 @@ class LineDataset(SequenceDataset):
             [self.texts[i] for i in indices],
             self.codec,
             [self.names[i] for i in indices],
+            self.n_features,
         )
+
+    def for_input_size(self, size: int) -> LineDataset:
+        """These lines scaled to `size` px high (widths in proportion), for a network that
+        reads lines of that height."""
+        if size == self.n_features:
+            return self
+        images = [scale_to_height(image, size) for image in self.images]
+        return LineDataset(images, self.texts, self.codec, self.names, size)
 
     def unknown_characters(self) -> set[str]:
         """Characters of these transcripts that the codec cannot represent."""

@@ -12,7 +12,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-TARGET_HEIGHT = 48
+from lstmbench.data.lines import TARGET_HEIGHT
+
 BAND_RANGE = 4.0  # band half-height, in mean absolute ink distances from the center line
 MAX_SKEW_DEGREES = 3.0
 
@@ -108,6 +109,31 @@ def normalize_line(image: np.ndarray, height: int = TARGET_HEIGHT) -> np.ndarray
         (new_width, height), Image.Resampling.BILINEAR
     )
     return np.clip(np.asarray(scaled) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _area_means(values: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """`values` shrunk to `size` along `axis`, each new value the mean of the span it covers
+    (partly covered values weighted by the part): differences of the running sum, read at
+    the spans' fractional edges."""
+    count = values.shape[axis]
+    running = np.cumsum(values, axis=axis, dtype=np.float64)
+    running = np.concatenate([np.zeros_like(np.take(running, [0], axis)), running], axis)
+    edges = np.arange(size + 1) * (count / size)
+    whole = np.minimum(np.floor(edges).astype(np.int64), count - 1)
+    part = (edges - whole).reshape([-1 if a == axis else 1 for a in range(values.ndim)])
+    at_edges = np.take(running, whole, axis) + part * np.take(values, whole, axis)
+    return np.diff(at_edges, axis=axis) * (size / count)
+
+
+def scale_to_height(image: np.ndarray, height: int) -> np.ndarray:
+    """A normalized line (uint8, ink 255) scaled down to `height` rows, its width in
+    proportion, each new pixel the mean of the area it covers (thin strokes fade rather
+    than vanish)."""
+    if image.shape[0] == height:
+        return image
+    width = max(1, int(round(image.shape[1] * height / image.shape[0])))
+    scaled = _area_means(_area_means(image, height, 0), width, 1)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 def ink_kept(image: np.ndarray) -> float:
