@@ -102,7 +102,8 @@ class RunConfig:
     init: str = _setting(
         "",
         "continue training from this trained model (its model.pt or run directory); the run "
-        "keeps the model's cell, direction, layers, output layer, hidden size and codec",
+        "keeps the model's cell, direction, layers, output layer, hidden size, line height "
+        "and codec",
     )
 
     def __post_init__(self):
