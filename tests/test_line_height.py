@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import shared_data
+from test_lines_adapt import tiny_model
 
 from lstmbench.cli.main import main
 from lstmbench.data.lines.codec import Codec
@@ -13,10 +14,9 @@ from lstmbench.data.lines.normalize import scale_to_height
 from lstmbench.errors import UserError
 from lstmbench.sweep.estimate import EstimateOptions, estimate_spec
 from lstmbench.sweep.spec import load_spec
-from lstmbench.training.checkpoint import run_directory
 from lstmbench.training.config import RunConfig
 from lstmbench.training.init import adopt_architecture
-from lstmbench.training.loop import at_line_height, train_run
+from lstmbench.training.loop import at_line_height
 from lstmbench.training.recognize import decode_lines, load_line_model, score_lines
 
 
@@ -89,19 +89,7 @@ def test_the_setting_keeps_recorded_ids_and_its_range():
 @pytest.fixture(scope="module")
 def model(real, tmp_path_factory):
     """A model trained a few steps on the real lines at 24 px: its model.pt."""
-    out = tmp_path_factory.mktemp("runs")
-    config = RunConfig(
-        dataset="lines:" + str(shared_data("uw3-sample")),
-        direction="uni",
-        hidden=6,
-        batch_size=4,
-        samples=8,
-        eval_every=8,
-        eval_samples=4,
-        line_height=24,
-    )
-    train_run(config, out_dir=out, progress=False, datasets=(real, real))
-    return run_directory(out, config) / "model.pt"
+    return tiny_model((real, real), tmp_path_factory.mktemp("runs"), line_height=24)
 
 
 def test_a_model_reads_lines_at_its_height(model, real):
