@@ -42,7 +42,7 @@ def add_commands(commands) -> None:
     bench.add_argument("--out", default="runs", help="where the run directory goes")
     # The settings that read real lines best in an hour here (docs/lines.md, "An hour of
     # training"): the longer lines of the full set, Adam, the rate halved on plateaus, the
-    # lines read at 32 px in batches of 8 (twice the lines an hour of 48 px in fours).
+    # lines read at 32 px in batches of 8 (1.7 times the lines an hour of 48 px in fours).
     add_run_options(
         bench,
         dataset="uw3like:full",
